@@ -1,0 +1,1 @@
+"""Benchmarks of Playlink, each run by `python -m bench.<name>` and reported in docs/benchmarks.md."""

@@ -1,0 +1,1 @@
+"""The Playlink client SDK: what game clients and game servers embed to talk to the lobby."""

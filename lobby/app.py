@@ -1,0 +1,62 @@
+"""The lobby's application factory: `create_app(settings)`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from lobby.errors import install_error_handlers
+from lobby.keys import KeyRing
+from lobby.middleware.body_limit import BodyLimitMiddleware
+from lobby.routes import games, health, jwks, players, servers, sessions, tokens
+from lobby.settings import PURGE_INTERVAL_S, Settings
+from lobby.state import Lobby
+from lobby.store import Store, store_from_url
+
+log = logging.getLogger("lobby")
+
+
+async def _purge_forever(store: Store, clock: Lobby) -> None:
+    while True:
+        await asyncio.sleep(PURGE_INTERVAL_S)
+        try:
+            await store.purge(clock.now())
+        except Exception as exc:
+            log.warning("purge failed: %s", type(exc).__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build a lobby app; its store and keys open when its lifespan starts."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        keys = KeyRing(settings.keys_path)
+        await asyncio.to_thread(keys.ensure)
+        store = store_from_url(settings.store_url)
+        await store.open()
+        lobby = Lobby(settings, store, keys)
+        app.state.lobby = lobby
+        purger = asyncio.create_task(_purge_forever(store, lobby))
+        try:
+            yield
+        finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
+            await store.close()
+
+    app = FastAPI(
+        title="Playlink lobby",
+        version="1",
+        lifespan=lifespan,
+        description="Join tokens from a browser's Join button to the right game server.",
+    )
+    install_error_handlers(app)
+    for module in (health, jwks, players, sessions, games, servers, tokens):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimitMiddleware)
+    return app

@@ -1,0 +1,124 @@
+"""The `lobby` command: serve, manage signing keys, register game servers."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from lobby.keys import KeyRing, KeyRingError
+from lobby.schemas import NewServer
+from lobby.settings import Settings, SettingsError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lobby", description="The Playlink lobby.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the lobby under uvicorn")
+    serve.add_argument("--host", help="address to listen on (LOBBY_HOST)")
+    serve.add_argument("--port", type=int, help="port to listen on (LOBBY_PORT)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    keys = commands.add_parser("keys", help="signing keys").add_subparsers(
+        dest="action", required=True
+    )
+    keys.add_parser("list", help="list keys, newest last")
+    keys.add_parser("rotate", help="create a new current key")
+    keys.add_parser("retire", help="retire a key: its tokens stop verifying").add_argument("kid")
+    servers = commands.add_parser("servers", help="game servers").add_subparsers(
+        dest="action", required=True
+    )
+    add = servers.add_parser("add", help="register a game server, print its id and secret once")
+    add.add_argument("name")
+    add.add_argument("address", help="host:port players connect to")
+    add.add_argument("capacity", type=int)
+    servers.add_parser("list", help="list game servers")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.host:
+        os.environ["LOBBY_HOST"] = args.host
+    if args.port is not None:
+        os.environ["LOBBY_PORT"] = str(args.port)
+    settings = load_settings()
+    if args.workers < 1:
+        raise SettingsError("invalid --workers: must be at least 1")
+    uvicorn.run(
+        "lobby.asgi:app",
+        host=settings.host,
+        port=settings.port,
+        workers=args.workers,
+        log_level="info",
+        server_header=False,
+    )
+    return 0
+
+
+def _keys(args: argparse.Namespace, settings: Settings) -> int:
+    ring = KeyRing(settings.keys_path)
+    ring.ensure()
+    if args.action == "rotate":
+        print(ring.rotate())
+    elif args.action == "retire":
+        ring.retire(args.kid)
+        print(f"retired {args.kid}")
+    else:
+        current = ring.current.kid
+        for key in ring.all():
+            state = "retired" if key.retired else "current" if key.kid == current else "active"
+            print(f"{key.kid}\t{state}")
+    return 0
+
+
+async def _servers(args: argparse.Namespace, settings: Settings) -> int:
+    from lobby.routes.servers import add_server
+    from lobby.state import Lobby
+    from lobby.store import store_from_url
+
+    store = store_from_url(settings.store_url)
+    await store.open()
+    try:
+        lobby = Lobby(settings, store, KeyRing(settings.keys_path))
+        if args.action == "add":
+            body = NewServer(name=args.name, address=args.address, capacity=args.capacity)
+            server, secret = await add_server(lobby, body.name, body.address, body.capacity)
+            print(f"id: {server.id}\nsecret: {secret}")
+            return 0
+        now = lobby.now()
+        for s in await store.list_servers(now):
+            status = s.status(now, settings.heartbeat_timeout_s)
+            print(f"{s.id}\t{s.name}\t{s.address}\t{s.players + s.reserved}/{s.capacity}\t{status}")
+        return 0
+    finally:
+        await store.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `lobby` command; returns its exit status."""
+    from pydantic import ValidationError
+
+    from lobby.errors import LobbyError
+
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        settings = load_settings()
+        if args.command == "keys":
+            return _keys(args, settings)
+        return asyncio.run(_servers(args, settings))
+    except (SettingsError, KeyRingError, LobbyError) as exc:
+        print(f"lobby: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        print(f"lobby: invalid {first['loc'][0]}: {first['msg']}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Request dependencies: the lobby's resources and who is calling (player, game server, operator)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request
+
+from lobby.errors import AuthError, Forbidden
+from lobby.state import Lobby
+from lobby.store import Player
+
+SESSION_COOKIE = "playlink_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_lobby(request: Request) -> Lobby:
+    """The lobby serving this request."""
+    return request.app.state.lobby
+
+
+LobbyDep = Annotated[Lobby, Depends(get_lobby)]
+
+
+def secret_hash(secret: str) -> bytes:
+    """The stored form of a high-entropy secret (session token, server secret)."""
+    return hashlib.sha256(secret.encode("utf-8", "replace")).digest()
+
+
+def bearer(request: Request) -> str | None:
+    """The bearer credential of the request, if any."""
+    value = request.headers.get("authorization", "")
+    scheme, _, credential = value.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        return None
+    return credential.strip()
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def check_same_origin(request: Request, lobby: Lobby) -> None:
+    """Refuse a cookie-authenticated state change that a page of another origin could have sent."""
+    if request.method in SAFE_METHODS:
+        return
+    if request.headers.get("sec-fetch-site") == "same-origin":
+        return
+    origin = request.headers.get("origin")
+    if origin is None:
+        raise Forbidden("cookie-authenticated changes need an Origin header")
+    allowed = {_origin_of(lobby.settings.issuer), _origin_of(str(request.base_url))}
+    if origin.lower() not in allowed:
+        raise Forbidden("request from another origin refused")
+
+
+async def session_credential(request: Request, lobby: Lobby) -> tuple[str, Player] | None:
+    """The session token and player of the request, or None when it has none or a dead one."""
+    token = bearer(request)
+    if token is None:
+        token = request.cookies.get(SESSION_COOKIE)
+        if token is None:
+            return None
+        check_same_origin(request, lobby)
+    player = await lobby.store.session_player(secret_hash(token), lobby.now())
+    return (token, player) if player else None
+
+
+async def current_session(request: Request, lobby: LobbyDep) -> tuple[str, Player]:
+    """The caller's session token and player; 401 without a live session."""
+    found = await session_credential(request, lobby)
+    if found is None:
+        raise AuthError("log in first")
+    return found
+
+
+async def current_player(
+    session: Annotated[tuple[str, Player], Depends(current_session)],
+) -> Player:
+    """The logged-in player."""
+    return session[1]
+
+
+CurrentSession = Annotated[tuple[str, Player], Depends(current_session)]
+CurrentPlayer = Annotated[Player, Depends(current_player)]
+
+
+def is_operator(request: Request, lobby: Lobby) -> bool:
+    """Whether the request carries the operator's admin token."""
+    admin = lobby.settings.admin_token
+    credential = bearer(request)
+    if not admin or credential is None:
+        return False
+    return hmac.compare_digest(credential.encode(), admin.encode())
+
+
+async def require_operator(request: Request, lobby: LobbyDep) -> None:
+    """Allow only the operator."""
+    if not lobby.settings.admin_token:
+        raise Forbidden("the operator API is off: no LOBBY_ADMIN_TOKEN is set")
+    if not is_operator(request, lobby):
+        raise AuthError("the operator's admin token is required")
+
+
+async def authenticated_server(request: Request, lobby: LobbyDep) -> str:
+    """The id of the game server whose secret the request carries; 401 otherwise."""
+    credential = bearer(request)
+    server_id, dot, _rest = (credential or "").partition(".")
+    if not dot or not server_id:
+        raise AuthError("a game server's secret is required")
+    stored = await lobby.store.server_secret_hash(server_id)
+    if stored is None or not hmac.compare_digest(stored, secret_hash(credential or "")):
+        raise AuthError("unknown game server or wrong secret")
+    return server_id
+
+
+OperatorOnly = Depends(require_operator)
+CallingServer = Annotated[str, Depends(authenticated_server)]

@@ -1,0 +1,1 @@
+"""The lobby's HTTP routes, one module per resource."""

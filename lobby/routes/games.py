@@ -1,0 +1,43 @@
+"""Game servers as players see them, and joining one."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from lobby.deps import CurrentPlayer, LobbyDep
+from lobby.errors import NotFound
+from lobby.joins import issue_join
+from lobby.schemas import game_view, player_view, rfc3339
+
+router = APIRouter(prefix="/v1/games", tags=["games"])
+
+
+@router.get("")
+async def list_games(lobby: LobbyDep) -> dict[str, list[dict[str, object]]]:
+    """Every game server with its address, capacity, counts and status."""
+    now = lobby.now()
+    timeout = lobby.settings.heartbeat_timeout_s
+    servers = await lobby.store.list_servers(now)
+    return {"games": [game_view(s, now, timeout) for s in servers]}
+
+
+@router.get("/{game_id}")
+async def get_game(game_id: str, lobby: LobbyDep) -> dict[str, object]:
+    """One game server, with the players the lobby admitted to it."""
+    now = lobby.now()
+    server = await lobby.store.get_server(game_id, now)
+    if server is None:
+        raise NotFound("no such game server")
+    view = game_view(server, now, lobby.settings.heartbeat_timeout_s)
+    return {**view, "members": [player_view(p) for p in server.members]}
+
+
+@router.post("/{game_id}/join", status_code=status.HTTP_201_CREATED)
+async def join(game_id: str, player: CurrentPlayer, lobby: LobbyDep) -> dict[str, str]:
+    """Reserve a slot and get the join token and the URL that starts the game; 409 when full."""
+    issued = await issue_join(lobby, player, game_id)
+    return {
+        "token": issued.token,
+        "launch_url": issued.launch_url,
+        "expires_at": rfc3339(issued.expires_at),
+    }

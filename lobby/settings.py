@@ -1,0 +1,104 @@
+"""The lobby's settings, read from `LOBBY_*` environment variables, with named defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Self
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "LOBBY_"
+HOST = "127.0.0.1"
+PORT = 8000
+LAUNCH_SCHEME = "arena"
+JOIN_TOKEN_TTL_S = 120
+CLOCK_LEEWAY_S = 5
+HEARTBEAT_TIMEOUT_S = 30
+SESSION_TTL_S = 30 * 24 * 3600
+JWKS_MAX_AGE_S = 60
+MAX_TOKEN_LENGTH = 4096
+PURGE_INTERVAL_S = 30
+
+
+class SettingsError(Exception):
+    """Settings that cannot start a lobby; the message names the setting."""
+
+
+def default_data_dir() -> Path:
+    """Return the per-user data directory of the lobby (XDG data home)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "playlink-lobby"
+
+
+PositiveSeconds = Annotated[int, Field(gt=0, le=30 * 24 * 3600)]
+
+
+class Settings(BaseSettings):
+    """Every setting of one lobby; `Settings()` reads the environment."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    host: str = HOST
+    port: Annotated[int, Field(ge=0, le=65535)] = PORT
+    data_dir: Path = Field(default_factory=default_data_dir)
+    store: str = ""
+    keys_dir: Path | None = None
+    public_url: str = ""
+    admin_token: str = ""
+    launch_scheme: Annotated[str, Field(pattern=r"^[a-z][a-z0-9+.-]{0,63}$")] = LAUNCH_SCHEME
+    join_token_ttl_s: Annotated[int, Field(ge=1, le=3600)] = JOIN_TOKEN_TTL_S
+    clock_leeway_s: Annotated[int, Field(ge=0, le=60)] = CLOCK_LEEWAY_S
+    heartbeat_timeout_s: PositiveSeconds = HEARTBEAT_TIMEOUT_S
+    session_ttl_s: PositiveSeconds = SESSION_TTL_S
+    jwks_max_age_s: Annotated[int, Field(ge=0, le=86400)] = JWKS_MAX_AGE_S
+    rate_limits_enabled: bool = True
+
+    @model_validator(mode="after")
+    def _check_urls(self) -> Self:
+        if self.store and not self.store.startswith("sqlite:///"):
+            raise ValueError("LOBBY_STORE must be sqlite:///path (the only store built so far)")
+        if self.public_url:
+            parts = urlsplit(self.public_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+                raise ValueError("LOBBY_PUBLIC_URL must be an http(s) URL without a query")
+        if self.admin_token and len(self.admin_token) < 16:
+            raise ValueError("LOBBY_ADMIN_TOKEN must be at least 16 characters")
+        return self
+
+    @property
+    def store_url(self) -> str:
+        """The store's URL: `LOBBY_STORE`, or the SQLite file in the data directory."""
+        return self.store or f"sqlite:///{self.data_dir / 'lobby.db'}"
+
+    @property
+    def keys_path(self) -> Path:
+        """The directory of signing keys."""
+        return self.keys_dir or self.data_dir / "keys"
+
+    @property
+    def issuer(self) -> str:
+        """The lobby's public base URL, used as the tokens' `iss`, without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether session cookies carry `Secure` (the public URL is https)."""
+        return self.issuer.startswith("https://")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, refusing unknown `LOBBY_*` names and invalid values."""
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    unknown = sorted(k for k in os.environ if k.startswith(ENV_PREFIX) and k not in known)
+    if unknown:
+        raise SettingsError(f"unknown setting {unknown[0]}")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "settings"
+        name = ENV_PREFIX + field.upper() if first["loc"] else "settings"
+        raise SettingsError(f"invalid {name}: {first['msg']}") from None

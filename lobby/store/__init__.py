@@ -1,0 +1,26 @@
+"""Storage engines of the lobby behind one `Store` interface, chosen by the `LOBBY_STORE` URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lobby.store.base import GameServer, Player, RedeemOutcome, RedeemResult, Reservation, Store
+from lobby.store.sqlite import SqliteStore
+
+__all__ = [
+    "GameServer",
+    "Player",
+    "RedeemOutcome",
+    "RedeemResult",
+    "Reservation",
+    "SqliteStore",
+    "Store",
+    "store_from_url",
+]
+
+
+def store_from_url(url: str) -> Store:
+    """Build the store a `LOBBY_STORE` URL names (not yet opened)."""
+    if url.startswith("sqlite:///"):
+        return SqliteStore(Path(url.removeprefix("sqlite://")))
+    raise ValueError(f"unsupported store URL scheme in {url.split(':', 1)[0]!r}")

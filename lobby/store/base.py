@@ -1,0 +1,134 @@
+"""The store interface every lobby storage engine implements, and the records it returns."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Player:
+    """A registered player."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class GameServer:
+    """A game server as the lobby sees it, with its live counts."""
+
+    id: str
+    name: str
+    address: str
+    capacity: int
+    players: int
+    reserved: int
+    last_seen: float
+    members: tuple[Player, ...] = ()
+
+    def status(self, now: float, heartbeat_timeout_s: float) -> str:
+        """`offline` when it missed its heartbeats, `full` when no slot is left, else `online`."""
+        if now - self.last_seen > heartbeat_timeout_s:
+            return "offline"
+        if self.players + self.reserved >= self.capacity:
+            return "full"
+        return "online"
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A slot held for a player by one issued join token, until it expires or is redeemed."""
+
+    jti: str
+    server_id: str
+    player: Player
+    digest: bytes
+    kid: str
+    expires_at: float
+
+
+class RedeemOutcome(enum.Enum):
+    """What an atomic redemption attempt found."""
+
+    REDEEMED = "redeemed"
+    NOT_ISSUED = "not_issued"
+    WRONG_AUDIENCE = "wrong_audience"
+    EXPIRED = "expired"
+    REPLAYED = "replayed"
+
+
+@dataclass(frozen=True)
+class RedeemResult:
+    """The outcome of a redemption and, when a matching reservation exists, that reservation."""
+
+    outcome: RedeemOutcome
+    reservation: Reservation | None = None
+
+
+class Store(Protocol):
+    """Players, sessions, game servers, reservations and redemptions, shared by lobby instances.
+
+    Every method is atomic on its own; `reserve` and `redeem` are the operations whose atomicity
+    the lobby's guarantees rest on (no overfilled server, exactly-once redemption).
+    """
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date."""
+
+    async def close(self) -> None:
+        """Finish pending work and disconnect."""
+
+    async def ping(self) -> None:
+        """Return when the store answers; raise `Unavailable` otherwise."""
+
+    async def create_player(self, player: Player, password_hash: str, now: float) -> None:
+        """Add a player; `Conflict` when the name is taken (names compare case-insensitively)."""
+
+    async def player_credentials(self, name: str) -> tuple[Player, str] | None:
+        """The player called `name` and their password hash, or None."""
+
+    async def create_session(self, token_hash: bytes, player_id: str, expires_at: float) -> None:
+        """Remember a session by the hash of its token."""
+
+    async def session_player(self, token_hash: bytes, now: float) -> Player | None:
+        """The player of a live session, or None."""
+
+    async def delete_session(self, token_hash: bytes) -> None:
+        """Revoke a session."""
+
+    async def create_server(self, server: GameServer, secret_hash: bytes) -> None:
+        """Register a game server with the hash of its secret."""
+
+    async def server_secret_hash(self, server_id: str) -> bytes | None:
+        """The secret hash of a server, or None when it does not exist."""
+
+    async def get_server(self, server_id: str, now: float) -> GameServer | None:
+        """One server with its live counts and members, or None."""
+
+    async def list_servers(self, now: float) -> list[GameServer]:
+        """Every server with its live counts, oldest first."""
+
+    async def heartbeat(self, server_id: str, players: int, now: float) -> bool:
+        """Mark a server alive with its player count; False when it does not exist."""
+
+    async def delete_server(self, server_id: str) -> bool:
+        """Deregister a server and drop its reservations; False when it did not exist."""
+
+    async def reserve(self, reservation: Reservation, now: float, heartbeat_timeout_s: float) -> None:
+        """Hold a slot: `NotFound`, or `Conflict` (`server_offline`, `server_full`) when it cannot.
+
+        A player's earlier unredeemed reservation on the same server is replaced.
+        """
+
+    async def redeem(
+        self, jti: str, digest: bytes, server_id: str, now: float, leeway_s: float
+    ) -> RedeemResult:
+        """Mark the reservation of `jti` redeemed if its digest matches and it is unredeemed."""
+
+    async def leave(self, server_id: str, player_id: str) -> bool:
+        """Free a player's slot on a server; False when the player was not on it."""
+
+    async def purge(self, now: float) -> None:
+        """Forget expired sessions and reservations that can no longer matter."""

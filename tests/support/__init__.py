@@ -1,0 +1,1 @@
+"""Shared test support: real lobby processes and their API."""
