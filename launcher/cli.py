@@ -1,0 +1,163 @@
+"""The `launcher` command: `open -- URL` on every click (kept fast), and install/uninstall/status.
+
+`launcher open` exits 0 when the client took the join, 2 when the URL is refused, 3 when no client
+could be reached or started, and 1 on a local problem (a broken config); it always prints exactly
+one line on stderr when it fails, with any token redacted. Only `open` is on the critical path, so
+`argparse` and the platform modules are imported only by the other commands.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from launcher.errors import ConfigError, LauncherError, URLRefused
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_REFUSED = 2
+EXIT_NO_CLIENT = 3
+USAGE = (
+    "usage: launcher install SCHEME --lobby URL [--lobby URL ...] -- CLIENT_COMMAND [ARG ...]\n"
+    "       launcher uninstall SCHEME\n"
+    "       launcher status [SCHEME]\n"
+    "       launcher open -- URL\n"
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the launcher command line and return its exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["open"]:
+        return open_url_command(args[1:])
+    try:
+        return _admin(args)
+    except LauncherError as exc:
+        return _fail(exc)
+
+
+def open_url_command(args: list[str]) -> int:
+    """`launcher open -- URL`: exactly one URL after `--`, handed to the client or refused."""
+    if len(args) != 2 or args[0] != "--":
+        return _fail(URLRefused("launcher open takes exactly one URL after --"))
+    return open_url(args[1])
+
+
+def open_url(url: str) -> int:
+    """Parse `url`, hand its join to the game client, and return the exit code."""
+    try:
+        from launcher import config, handoff, urls
+
+        scheme = urls.scheme_of(url)
+        try:
+            settings = config.load(scheme)
+        except ConfigError as exc:
+            if exc.reason != "not_found":
+                raise
+            raise URLRefused(f"no game is installed for {scheme}:// URLs", "not_configured") from None
+        join = urls.parse_launch_url(url, scheme, settings.trusted_lobbies)
+        handoff.hand_off(join, settings)
+    except LauncherError as exc:
+        return _fail(exc)
+    except Exception as exc:
+        return _fail(LauncherError(f"internal error ({type(exc).__name__})"))
+    return EXIT_OK
+
+
+def _fail(exc: LauncherError) -> int:
+    """Print one redacted line about `exc` on stderr and return its exit code."""
+    from launcher.urls import redact
+
+    message = " ".join(redact(str(exc)).split())
+    sys.stderr.write(f"launcher: {message} [{exc.reason}]\n")
+    return exc.exit_code
+
+
+def _admin(args: list[str]) -> int:
+    """Run install, uninstall or status."""
+    before, dashes, command = _split_dashes(args)
+    parsed = _parser().parse_args(before)
+    if parsed.action == "install":
+        if not dashes or not command:
+            raise ConfigError("install needs the client command after --, e.g. -- /usr/bin/game")
+        return _install(parsed.scheme, parsed.lobby, command, parsed.start_wait, parsed.reply_timeout)
+    if dashes:
+        raise ConfigError(f"{parsed.action} takes no arguments after --")
+    if parsed.action == "uninstall":
+        return _uninstall(parsed.scheme)
+    return _status(parsed.scheme)
+
+
+def _split_dashes(args: list[str]) -> tuple[list[str], bool, list[str]]:
+    """Split the arguments at the first `--`."""
+    if "--" in args:
+        index = args.index("--")
+        return args[:index], True, args[index + 1 :]
+    return args, False, []
+
+
+def _parser() -> object:
+    """Build the argument parser of install, uninstall and status."""
+    import argparse
+
+    from launcher.config import CLIENT_START_WAIT_S, REPLY_TIMEOUT_S
+
+    parser = argparse.ArgumentParser(prog="launcher", usage=USAGE)
+    actions = parser.add_subparsers(dest="action", required=True)
+    install = actions.add_parser("install", help="register SCHEME and write its config")
+    install.add_argument("scheme")
+    install.add_argument("--lobby", action="append", required=True, help="a trusted lobby URL")
+    install.add_argument("--start-wait", type=float, default=CLIENT_START_WAIT_S, metavar="S")
+    install.add_argument("--reply-timeout", type=float, default=REPLY_TIMEOUT_S, metavar="S")
+    actions.add_parser("uninstall", help="unregister SCHEME").add_argument("scheme")
+    actions.add_parser("status", help="is this launcher the handler?").add_argument(
+        "scheme", nargs="?"
+    )
+    return parser
+
+
+def _install(
+    scheme: str, lobbies: list[str], command: list[str], start_wait_s: float, reply_timeout_s: float
+) -> int:
+    """Write the config and register the scheme with the operating system."""
+    from launcher import config, platforms
+
+    platforms.check_installable_scheme(scheme)
+    resolved = [platforms.resolve_client(command[0]), *command[1:]]
+    settings = config.Config(scheme, lobbies, resolved, start_wait_s, reply_timeout_s)
+    platform = platforms.current()
+    platform.check_client_command(resolved)
+    path = config.save(settings)
+    location = platform.register(scheme, platforms.launcher_command())
+    print(f"installed {scheme}:// -> {location}; config {path}")
+    return EXIT_OK
+
+
+def _uninstall(scheme: str) -> int:
+    """Unregister the scheme (only what carries our marker) and remove its config."""
+    from launcher import config, platforms
+
+    removed = platforms.current().unregister(scheme)
+    removed = config.remove(scheme) or removed
+    print(f"uninstalled {scheme}://" if removed else f"nothing to uninstall for {scheme}://")
+    return EXIT_OK
+
+
+def _status(scheme: str | None) -> int:
+    """Print whether this launcher is the default handler of one scheme, or of every configured one."""
+    import os
+
+    from launcher import config, platforms
+
+    schemes = [scheme] if scheme else []
+    if scheme is None and os.path.isdir(config.config_dir()):
+        names = sorted(os.listdir(config.config_dir()))
+        schemes = [name[: -len(".json")] for name in names if name.endswith(".json")]
+    if not schemes:
+        print("no scheme is installed")
+        return EXIT_ERROR
+    platform, code = platforms.current(), EXIT_OK
+    for name in schemes:
+        state = platform.status(name)
+        print(state.describe())
+        code = code if state.is_default else EXIT_ERROR
+    return code

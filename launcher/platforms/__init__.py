@@ -1,0 +1,107 @@
+"""Registers the launcher as a URL-scheme handler: one module per OS behind one interface, chosen here.
+
+`current()` returns the `Platform` of this operating system (`linux.py` for every XDG desktop,
+`windows.py`, `macos.py`). Each one registers, unregisters (only what carries its marker, safe to
+run twice) and reports whether this launcher is the default handler of a scheme.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from launcher.errors import ConfigError, PlatformError
+from launcher.urls import check_scheme
+
+MARKER = "playlink-launcher-1"
+RESERVED_SCHEMES = frozenset(
+    {
+        "about", "blob", "chrome", "data", "file", "ftp", "http", "https", "javascript", "mailto",
+        "ms-msdt", "ms-settings", "news", "search-ms", "sftp", "smb", "ssh", "tel", "vbscript",
+        "view-source", "ws", "wss",
+    }
+)  # fmt: skip
+
+
+class Registration:
+    """What `status` found for one scheme."""
+
+    def __init__(self, scheme: str, installed: bool, is_default: bool, location: str) -> None:
+        self.scheme = scheme
+        self.installed = installed
+        self.is_default = is_default
+        self.location = location
+
+    def describe(self) -> str:
+        """Return one human line, e.g. `arena: installed, default handler (...)`."""
+        state = "installed" if self.installed else "not installed"
+        default = "default handler" if self.is_default else "NOT the default handler"
+        return f"{self.scheme}: {state}, {default} ({self.location})"
+
+
+class Platform:
+    """The interface every OS module implements."""
+
+    name = "abstract"
+
+    def register(self, scheme: str, command: list[str]) -> str:
+        """Make `command open -- URL` the handler of `scheme`; return where it was recorded."""
+        raise NotImplementedError
+
+    def unregister(self, scheme: str) -> bool:
+        """Remove our registration of `scheme`, if any; return whether something was removed."""
+        raise NotImplementedError
+
+    def status(self, scheme: str) -> Registration:
+        """Tell whether our registration exists and is the default handler of `scheme`."""
+        raise NotImplementedError
+
+    def check_client_command(self, command: list[str]) -> None:
+        """Refuse a client command this OS would re-parse through a shell (none by default)."""
+
+
+def current() -> Platform:
+    """Return the `Platform` of the running operating system."""
+    if sys.platform == "win32":
+        from launcher.platforms.windows import WindowsPlatform
+
+        return WindowsPlatform()
+    if sys.platform == "darwin":
+        from launcher.platforms.macos import MacPlatform
+
+        return MacPlatform()
+    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        from launcher.platforms.linux import LinuxPlatform
+
+        return LinuxPlatform()
+    raise PlatformError(f"no URL-scheme registration for {sys.platform}", "unsupported")
+
+
+def launcher_command() -> list[str]:
+    """Return the argv prefix the OS should run: this environment's `launcher`, else `-m launcher`."""
+    name = "launcher.exe" if sys.platform == "win32" else "launcher"
+    script = os.path.join(os.path.dirname(os.path.abspath(sys.executable)), name)
+    if os.path.isfile(script) and os.access(script, os.X_OK):
+        return [script]
+    return [os.path.abspath(sys.executable), "-m", "launcher"]
+
+
+def check_installable_scheme(scheme: str) -> str:
+    """Refuse schemes that are malformed or belong to the browser or the OS (http, file, ms-*...)."""
+    try:
+        check_scheme(scheme)
+    except Exception as exc:
+        raise ConfigError(f"invalid scheme: {exc}") from None
+    if scheme in RESERVED_SCHEMES or scheme.startswith("ms-"):
+        raise ConfigError(f"{scheme}:// belongs to the browser or the OS; choose the game's own")
+    return scheme
+
+
+def resolve_client(program: str) -> str:
+    """Return the absolute path of the client program, looked up on PATH if needed."""
+    import shutil
+
+    found = program if os.path.isabs(program) else shutil.which(program)
+    if not found or not os.path.isfile(found) or not os.access(found, os.X_OK):
+        raise ConfigError(f"the client program {program!r} is not an executable file")
+    return os.path.abspath(found)

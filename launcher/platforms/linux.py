@@ -1,0 +1,156 @@
+"""Linux and other XDG desktops: a hidden `.desktop` file, `xdg-mime default`, `update-desktop-database`.
+
+The file is `$XDG_DATA_HOME/applications/playlink-<scheme>.desktop` with `NoDisplay=true`,
+`MimeType=x-scheme-handler/<scheme>;`, an `Exec=` line quoted per the Desktop Entry specification
+and ending in `open -- %u`, and the key `X-Playlink-Launcher` as the marker uninstall looks for.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from launcher.errors import PlatformError
+from launcher.platforms import MARKER, Platform, Registration
+
+MARKER_KEY = "X-Playlink-Launcher"
+TOOL_TIMEOUT_S = 30.0
+_RESERVED = frozenset(" \t\n\"'\\><~|&;$*?#()`=")
+
+
+def quote_exec_argument(arg: str) -> str:
+    """Quote one argument for an `Exec=` value, per the Desktop Entry spec (then string-escaped)."""
+    if not arg or any(ord(char) < 0x20 or ord(char) == 0x7F for char in arg):
+        raise PlatformError("an Exec argument must be non-empty and without control characters")
+    if not set(arg) & _RESERVED:
+        quoted = arg
+    else:
+        inner = "".join("\\" + char if char in '"`$\\' else char for char in arg)
+        quoted = f'"{inner}"'
+    return quoted.replace("%", "%%").replace("\\", "\\\\")
+
+
+def exec_line(command: list[str]) -> str:
+    """Return the `Exec=` value running `command open -- %u`."""
+    return " ".join(quote_exec_argument(arg) for arg in command) + " open -- %u"
+
+
+def desktop_entry(scheme: str, command: list[str]) -> str:
+    """Return the text of the hidden handler `.desktop` file for `scheme`."""
+    return (
+        "[Desktop Entry]\n"
+        "Type=Application\n"
+        f"Name=Playlink launcher ({scheme})\n"
+        f"Comment=Hands {scheme}:// join links to the game client\n"
+        f"Exec={exec_line(command)}\n"
+        "NoDisplay=true\n"
+        "Terminal=false\n"
+        f"MimeType=x-scheme-handler/{scheme};\n"
+        f"{MARKER_KEY}={MARKER}\n"
+    )
+
+
+class LinuxPlatform(Platform):
+    """Registers scheme handlers the freedesktop.org way, for this user only."""
+
+    name = "linux"
+
+    def __init__(self, data_home: str | None = None, config_home: str | None = None) -> None:
+        home = os.path.expanduser("~")
+        self.data_home = data_home or _xdg("XDG_DATA_HOME", os.path.join(home, ".local", "share"))
+        self.config_home = config_home or _xdg("XDG_CONFIG_HOME", os.path.join(home, ".config"))
+
+    def desktop_id(self, scheme: str) -> str:
+        """Return the desktop file id (file name) of `scheme`'s handler."""
+        return f"playlink-{scheme}.desktop"
+
+    def desktop_path(self, scheme: str) -> str:
+        """Return the path of `scheme`'s handler `.desktop` file."""
+        return os.path.join(self.data_home, "applications", self.desktop_id(scheme))
+
+    def register(self, scheme: str, command: list[str]) -> str:
+        """Write the `.desktop` file, make it the default handler, refresh the desktop database."""
+        path = self.desktop_path(scheme)
+        if os.path.lexists(path) and not _has_marker(path):
+            raise PlatformError(f"{path} exists and is not ours; refusing to overwrite it")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        temp = f"{path}.{os.getpid()}.tmp"
+        with open(temp, "w", encoding="utf-8") as handle:
+            handle.write(desktop_entry(scheme, command))
+        os.replace(temp, path)
+        self._tool("xdg-mime", "default", self.desktop_id(scheme), f"x-scheme-handler/{scheme}")
+        self._tool("update-desktop-database", os.path.dirname(path))
+        return path
+
+    def unregister(self, scheme: str) -> bool:
+        """Remove our `.desktop` file and the mimeapps.list entries naming it."""
+        path = self.desktop_path(scheme)
+        removed = False
+        if os.path.lexists(path) and _has_marker(path):
+            os.unlink(path)
+            removed = True
+            self._tool("update-desktop-database", os.path.dirname(path))
+        return self._forget_default(scheme) or removed
+
+    def status(self, scheme: str) -> Registration:
+        """Report whether our file exists and `xdg-mime` names it as the scheme's default."""
+        path = self.desktop_path(scheme)
+        installed = os.path.isfile(path) and _has_marker(path)
+        default = self._tool("xdg-mime", "query", "default", f"x-scheme-handler/{scheme}")
+        return Registration(scheme, installed, installed and default == self.desktop_id(scheme), path)
+
+    def _forget_default(self, scheme: str) -> bool:
+        """Drop `x-scheme-handler/<scheme>=playlink-<scheme>.desktop` lines from mimeapps.list."""
+        path = os.path.join(self.config_home, "mimeapps.list")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                lines = handle.read().splitlines(keepends=True)
+        except FileNotFoundError:
+            return False
+        entry = f"x-scheme-handler/{scheme}={self.desktop_id(scheme)}"
+        kept = [line for line in lines if line.strip().rstrip(";") != entry]
+        if len(kept) == len(lines):
+            return False
+        temp = f"{path}.{os.getpid()}.tmp"
+        with open(temp, "w", encoding="utf-8") as handle:
+            handle.writelines(kept)
+        os.replace(temp, path)
+        return True
+
+    def _tool(self, name: str, *args: str) -> str:
+        """Run an XDG tool if installed (argument list, no shell) and return its stdout."""
+        import subprocess
+
+        program = shutil.which(name)
+        if program is None:
+            return ""
+        env = dict(os.environ, XDG_DATA_HOME=self.data_home, XDG_CONFIG_HOME=self.config_home)
+        try:
+            done = subprocess.run(  # noqa: S603 - fixed tool, argument list, no shell
+                [program, *args],
+                capture_output=True,
+                text=True,
+                timeout=TOOL_TIMEOUT_S,
+                env=env,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise PlatformError(f"{name} failed: {exc}") from None
+        if done.returncode != 0:
+            raise PlatformError(f"{name} failed: {done.stderr.strip() or done.returncode}")
+        return done.stdout.strip()
+
+
+def _has_marker(path: str) -> bool:
+    """Tell whether the `.desktop` file at `path` carries our marker key."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return any(line.strip() == f"{MARKER_KEY}={MARKER}" for line in handle)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _xdg(variable: str, default: str) -> str:
+    """Return an XDG base directory from the environment when absolute, else `default`."""
+    value = os.environ.get(variable) or ""
+    return value if os.path.isabs(value) else default
