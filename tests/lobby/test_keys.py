@@ -1,0 +1,183 @@
+"""Signing keys: files on disk, the published JWKS, and `lobby keys list|rotate|retire`."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+
+from tests.support.lobby import ROOT, LobbyProcess, add_server, join, new_player
+
+
+def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOBBY_")}
+    env["LOBBY_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "lobby", *args],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=30, check=False,
+    )
+
+
+def listed(data_dir: Path) -> dict[str, str]:
+    """`lobby keys list` as {kid: state}."""
+    done = run_cli(data_dir, "keys", "list")
+    assert done.returncode == 0, done.stderr
+    return dict(line.split("\t") for line in done.stdout.splitlines())
+
+
+def key_files(data_dir: Path) -> list[str]:
+    return sorted(p.name for p in (data_dir / "keys").iterdir())
+
+
+def kid_of(token: str) -> str:
+    return jwt.get_unverified_header(token)["kid"]
+
+
+def published_kids(lobby_url: str) -> list[str]:
+    return [k["kid"] for k in httpx.get(lobby_url + "/.well-known/jwks.json").json()["keys"]]
+
+
+def redeem(client: httpx.Client, server, token: str) -> httpx.Response:
+    return client.post("/v1/tokens/redeem", json={"token": token}, headers=server.auth)
+
+
+@dataclass(frozen=True)
+class KeyedLobby:
+    """A lobby of this module's own (its keys change), as it was right after its first start."""
+
+    process: LobbyProcess
+    fresh_before_start: bool
+    first_key_files: list[Path]
+
+    @property
+    def data_dir(self) -> Path:
+        return self.process.data_dir
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+
+@pytest.fixture(scope="module")
+def keyed_lobby(tmp_path_factory) -> Iterator[KeyedLobby]:
+    data_dir = tmp_path_factory.mktemp("keys") / "data"
+    fresh = not data_dir.exists()
+    process = LobbyProcess(data_dir).start()
+    yield KeyedLobby(process, fresh, sorted((data_dir / "keys").glob("*.pem")))
+    process.stop()
+
+
+@pytest.fixture
+def keyed(keyed_lobby):
+    """The module's lobby, a client of it, a server and a player."""
+    with httpx.Client(base_url=keyed_lobby.url, timeout=10) as client:
+        yield keyed_lobby, client, add_server(client), new_player(client)
+
+
+def test_first_start_creates_one_key_file_readable_only_by_its_owner(keyed_lobby):
+    assert keyed_lobby.fresh_before_start
+    (pem,) = keyed_lobby.first_key_files
+    assert stat.S_IMODE(pem.stat().st_mode) == 0o600
+    assert stat.S_IMODE(pem.parent.stat().st_mode) & 0o077 == 0
+    assert pem.name.removesuffix(".pem") in published_kids(keyed_lobby.url)
+
+
+def test_jwks_publishes_public_es256_signing_keys_with_caching(api, lobby):
+    r = api.get("/.well-known/jwks.json")
+    assert r.status_code == 200
+    assert "max-age=" in r.headers["cache-control"]
+    keys = r.json()["keys"]
+    assert keys
+    on_disk = {p.name.removesuffix(".pem") for p in (lobby.data_dir / "keys").glob("*.pem")}
+    assert {k["kid"] for k in keys} == on_disk
+    for key in keys:
+        assert (key["kty"], key["crv"], key["alg"], key["use"]) == ("EC", "P-256", "ES256", "sig")
+        assert key["x"]
+        assert key["y"]
+        assert "d" not in key
+
+
+def test_token_verifies_with_the_published_key_of_its_kid(api, lobby):
+    server, player = add_server(api), new_player(api)
+    token = join(api, player, server)
+    jwks = jwt.PyJWKSet.from_dict(api.get("/.well-known/jwks.json").json())
+    key = next(k for k in jwks.keys if k.key_id == kid_of(token))
+    claims = jwt.decode(token, key.key, algorithms=["ES256"], audience=server.id)
+    assert claims["sub"] == player.id
+
+
+def test_keys_list_names_the_current_key(tmp_path):
+    states = listed(tmp_path)
+    assert list(states.values()) == ["current"]
+    assert (tmp_path / "keys" / f"{next(iter(states))}.pem").exists()
+
+
+def test_after_rotation_new_tokens_carry_the_new_kid_and_older_tokens_still_redeem(keyed):
+    lobby, client, server, player = keyed
+    old_token = join(client, player, server)
+    old_kid = kid_of(old_token)
+
+    rotated = run_cli(lobby.data_dir, "keys", "rotate")
+    assert rotated.returncode == 0, rotated.stderr
+    new_kid = rotated.stdout.strip()
+    assert new_kid != old_kid
+    states = listed(lobby.data_dir)
+    assert (states[old_kid], states[new_kid]) == ("active", "current")
+    assert {old_kid, new_kid} <= set(published_kids(lobby.url))
+
+    other = add_server(client)
+    assert kid_of(join(client, player, other)) == new_kid
+    r = redeem(client, server, old_token)
+    assert r.status_code == 200, r.text
+    assert r.json()["player"]["id"] == player.id
+
+
+def test_retired_key_leaves_jwks_and_its_unredeemed_tokens_are_refused(keyed):
+    lobby, client, server, player = keyed
+    old_token = join(client, player, server)
+    old_kid = kid_of(old_token)
+    new_kid = run_cli(lobby.data_dir, "keys", "rotate").stdout.strip()
+
+    retired = run_cli(lobby.data_dir, "keys", "retire", old_kid)
+    assert retired.returncode == 0, retired.stderr
+    assert old_kid in retired.stdout
+    published = published_kids(lobby.url)
+    assert new_kid in published
+    assert old_kid not in published
+    states = listed(lobby.data_dir)
+    assert (states[old_kid], states[new_kid]) == ("retired", "current")
+
+    r = redeem(client, server, old_token)
+    assert r.status_code == 401
+    assert r.json()["reason"] == "unknown_key"
+    assert client.get(f"/v1/games/{server.id}").json()["members"] == []
+
+
+def test_retiring_the_current_key_is_refused_and_it_stays_published(keyed_lobby):
+    lobby = keyed_lobby
+    before = key_files(lobby.data_dir)
+    (current,) = (kid for kid, state in listed(lobby.data_dir).items() if state == "current")
+    done = run_cli(lobby.data_dir, "keys", "retire", current)
+    assert done.returncode == 2
+    assert current in done.stderr
+    assert "current" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert current in published_kids(lobby.url)
+    assert key_files(lobby.data_dir) == before
+
+
+def test_retiring_an_unknown_kid_is_refused(keyed_lobby):
+    before = key_files(keyed_lobby.data_dir)
+    done = run_cli(keyed_lobby.data_dir, "keys", "retire", "no-such-kid")
+    assert done.returncode == 2
+    assert "no-such-kid" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert key_files(keyed_lobby.data_dir) == before
