@@ -1,0 +1,146 @@
+"""Linux registration: a hidden, marked `.desktop` file that real `xdg-mime` and `xdg-open` use."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from launcher.errors import PlatformError
+from launcher.platforms import launcher_command
+from launcher.platforms.linux import LinuxPlatform, desktop_entry, exec_line, quote_exec_argument
+
+from .conftest import LOBBY, SCHEME, TOKEN, VALID_URL, World
+
+
+def unquote_exec(value: str) -> list[str]:
+    """Split an Exec value the way the Desktop Entry spec says a desktop environment must."""
+    value = value.replace("\\\\", "\\")  # the string-value escape comes first
+    args: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for char in value:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == " " and not quoted:
+            args.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    args.append("".join(current))
+    return [arg.replace("%%", "%") for arg in args]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/opt/game/bin/launcher",
+        "/home/Jo Smith/.venv/bin/launcher",
+        '/tmp/a"b/launcher',
+        "/tmp/$(id)/`id`/launcher",
+        "/tmp/100%/back\\slash/launcher",
+        "/tmp/semi;colon&amp|pipe/launcher",
+    ],
+)
+def test_exec_line_round_trips_through_desktop_entry_unquoting(path: str) -> None:
+    assert unquote_exec(exec_line([path, "-m", "launcher"])) == [path, "-m", "launcher", "open", "--", "%u"]
+
+
+@pytest.mark.parametrize("arg", ["", "a\nb", "tab\there", "nul\0"])
+def test_exec_arguments_with_control_characters_are_refused(arg: str) -> None:
+    with pytest.raises(PlatformError):
+        quote_exec_argument(arg)
+
+
+def test_the_desktop_entry_is_hidden_claims_the_scheme_and_carries_the_marker() -> None:
+    text = desktop_entry(SCHEME, ["/opt/bin/launcher"])
+    assert "NoDisplay=true\n" in text
+    assert f"MimeType=x-scheme-handler/{SCHEME};\n" in text
+    assert "Exec=/opt/bin/launcher open -- %u\n" in text
+    assert "X-Playlink-Launcher=playlink-launcher-1\n" in text
+
+
+def test_desktop_file_validate_accepts_the_entry(tmp_path: os.PathLike[str]) -> None:
+    path = os.path.join(tmp_path, "playlink-arena.desktop")
+    with open(path, "w") as handle:
+        handle.write(desktop_entry(SCHEME, [sys.executable, "-m", "launcher"]))
+    done = subprocess.run(["desktop-file-validate", path], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_register_makes_it_the_default_per_real_xdg_mime_and_unregister_undoes_it(world: World) -> None:
+    platform = LinuxPlatform()
+    path = platform.register(SCHEME, ["/opt/bin/launcher"])
+    assert path == str(world.home / ".local/share/applications/playlink-arena.desktop")
+    assert platform.status(SCHEME).is_default
+    assert platform.unregister(SCHEME) is True
+    assert not os.path.exists(path)
+    assert not platform.status(SCHEME).is_default
+    assert platform.unregister(SCHEME) is False
+
+
+def test_a_desktop_file_without_our_marker_is_neither_overwritten_nor_removed(world: World) -> None:
+    platform = LinuxPlatform()
+    path = platform.desktop_path(SCHEME)
+    os.makedirs(os.path.dirname(path))
+    with open(path, "w") as handle:
+        handle.write("[Desktop Entry]\nType=Application\nName=Someone else\nExec=/bin/true\n")
+    with pytest.raises(PlatformError, match="not ours"):
+        platform.register(SCHEME, ["/opt/bin/launcher"])
+    platform.unregister(SCHEME)
+    assert os.path.exists(path)
+
+
+@pytest.fixture(scope="module")
+def display():
+    """A real X display (Xvfb) for xdg-open; failing to start one fails the test."""
+    read_end, write_end = os.pipe()
+    try:
+        server = subprocess.Popen(
+            ["Xvfb", "-displayfd", str(write_end), "-nolisten", "tcp", "-screen", "0", "320x240x24"],
+            pass_fds=[write_end],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError as exc:
+        pytest.fail(f"cannot start Xvfb for the xdg-open test: {exc}")
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        number = pipe.readline().strip()
+    if not number:
+        server.kill()
+        pytest.fail("Xvfb started but reported no display number")
+    yield f":{number}"
+    server.kill()
+    server.wait()
+
+
+def test_xdg_open_of_a_join_url_reaches_the_launcher_and_the_listening_client(
+    world: World, display: str
+) -> None:
+    install = world.launcher("install", SCHEME, "--lobby", LOBBY, "--", *world.client_command())
+    assert install.returncode == 0, install.stderr
+    with open(LinuxPlatform().desktop_path(SCHEME)) as handle:
+        assert f"Exec={launcher_command()[0]} " in handle.read()
+    world.start_client()
+    env = dict(world.env, DISPLAY=display)
+    done = subprocess.run(["xdg-open", VALID_URL], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert world.joins() == [{"lobby": LOBBY, "token": TOKEN}]
+
+
+def test_xdg_open_of_a_hostile_url_reaches_the_launcher_and_is_refused(world: World, display: str) -> None:
+    assert world.launcher("install", SCHEME, "--lobby", LOBBY, "--", *world.client_command()).returncode == 0
+    env = dict(world.env, DISPLAY=display)
+    hostile = VALID_URL.replace("lobby.example", "evil.example")
+    done = subprocess.run(["xdg-open", hostile], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert "not in the trusted list" in done.stderr
+    assert (world.started(), world.joins()) == ([], [])
