@@ -1,0 +1,116 @@
+"""Windows: `HKCU\\Software\\Classes\\<scheme>`, per user, with an owner marker value.
+
+    HKCU\\Software\\Classes\\<scheme>            (default) = "URL:<scheme> (Playlink)"
+                                               "URL Protocol" = ""
+                                               "PlaylinkLauncher" = marker
+    HKCU\\Software\\Classes\\<scheme>\\shell\\open\\command  (default) = "<exe>" open -- "%1"
+
+Every argument is double-quoted; a quote or a trailing backslash in a path is refused because it
+would change how `CommandLineToArgvW` splits the line. A `.bat`/`.cmd` client is refused because
+cmd.exe re-parses its arguments. `winreg` is passed in so the tests can use a fake of the same API.
+"""
+
+from __future__ import annotations
+
+from launcher.errors import ClientUnavailable, ConfigError, PlatformError
+from launcher.platforms import MARKER, Platform, Registration
+
+CLASSES_KEY = "Software\\Classes"
+MARKER_VALUE = "PlaylinkLauncher"
+COMMAND_SUBKEY = "shell\\open\\command"
+
+
+def command_line(command: list[str]) -> str:
+    """Return the `shell\\open\\command` value running `command open -- "%1"`."""
+    for arg in command:
+        if not arg or '"' in arg or arg.endswith("\\") or not arg.isprintable():
+            raise PlatformError(f"cannot quote {arg!r} safely for a Windows command line")
+    return " ".join(f'"{arg}"' for arg in command) + ' open -- "%1"'
+
+
+class WindowsPlatform(Platform):
+    """Registers scheme handlers under HKEY_CURRENT_USER, never machine-wide."""
+
+    name = "windows"
+
+    def __init__(self, registry: object | None = None) -> None:
+        if registry is None:
+            import winreg as registry  # type: ignore[no-redef]
+        self.reg = registry
+
+    def register(self, scheme: str, command: list[str]) -> str:
+        """Create the scheme's keys with our marker; refuse to take over a foreign registration."""
+        reg, path = self.reg, self._path(scheme)
+        if self._exists(reg.HKEY_CURRENT_USER, path) and not self._ours(scheme):  # type: ignore[attr-defined]
+            raise PlatformError(f"HKCU\\{path} exists and is not ours; refusing to overwrite it")
+        line = command_line(command)
+        with reg.CreateKeyEx(reg.HKEY_CURRENT_USER, path, 0, reg.KEY_WRITE) as key:  # type: ignore[attr-defined]
+            reg.SetValueEx(key, "", 0, reg.REG_SZ, f"URL:{scheme} (Playlink)")  # type: ignore[attr-defined]
+            reg.SetValueEx(key, "URL Protocol", 0, reg.REG_SZ, "")  # type: ignore[attr-defined]
+            reg.SetValueEx(key, MARKER_VALUE, 0, reg.REG_SZ, MARKER)  # type: ignore[attr-defined]
+        with reg.CreateKeyEx(reg.HKEY_CURRENT_USER, f"{path}\\{COMMAND_SUBKEY}", 0, reg.KEY_WRITE) as key:  # type: ignore[attr-defined]
+            reg.SetValueEx(key, "", 0, reg.REG_SZ, line)  # type: ignore[attr-defined]
+        return f"HKCU\\{path}"
+
+    def unregister(self, scheme: str) -> bool:
+        """Delete the scheme's key tree, only if it carries our marker."""
+        if not self._ours(scheme):
+            return False
+        self._delete_tree(self._path(scheme))
+        return True
+
+    def status(self, scheme: str) -> Registration:
+        """Report whether the merged HKEY_CLASSES_ROOT view runs our registered command."""
+        reg, path = self.reg, self._path(scheme)
+        installed = self._ours(scheme)
+        ours = self._value(reg.HKEY_CURRENT_USER, f"{path}\\{COMMAND_SUBKEY}")  # type: ignore[attr-defined]
+        effective = self._value(reg.HKEY_CLASSES_ROOT, f"{scheme}\\{COMMAND_SUBKEY}")  # type: ignore[attr-defined]
+        return Registration(scheme, installed, installed and ours == effective, f"HKCU\\{path}")
+
+    def check_client_command(self, command: list[str]) -> None:
+        """Refuse a `.bat`/`.cmd` client command."""
+        from launcher.handoff import check_client_command
+
+        try:
+            check_client_command(command, windows=True)
+        except ClientUnavailable as exc:
+            raise ConfigError(str(exc)) from None
+
+    def _path(self, scheme: str) -> str:
+        """Return the scheme's key path under HKEY_CURRENT_USER."""
+        return f"{CLASSES_KEY}\\{scheme}"
+
+    def _ours(self, scheme: str) -> bool:
+        """Tell whether the scheme's key carries our marker value."""
+        return self._value(self.reg.HKEY_CURRENT_USER, self._path(scheme), MARKER_VALUE) == MARKER  # type: ignore[attr-defined]
+
+    def _exists(self, root: object, path: str) -> bool:
+        """Tell whether a key exists."""
+        try:
+            self.reg.OpenKey(root, path).Close()  # type: ignore[attr-defined]
+        except OSError:
+            return False
+        return True
+
+    def _value(self, root: object, path: str, name: str = "") -> str | None:
+        """Read a string value, or None when the key or the value is missing."""
+        try:
+            with self.reg.OpenKey(root, path) as key:  # type: ignore[attr-defined]
+                value, _kind = self.reg.QueryValueEx(key, name)  # type: ignore[attr-defined]
+        except OSError:
+            return None
+        return value if isinstance(value, str) else None
+
+    def _delete_tree(self, path: str) -> None:
+        """Delete a key and all its subkeys (winreg.DeleteKey deletes leaves only)."""
+        reg = self.reg
+        with reg.OpenKey(reg.HKEY_CURRENT_USER, path) as key:  # type: ignore[attr-defined]
+            children = []
+            while True:
+                try:
+                    children.append(reg.EnumKey(key, len(children)))  # type: ignore[attr-defined]
+                except OSError:
+                    break
+        for child in children:
+            self._delete_tree(f"{path}\\{child}")
+        reg.DeleteKey(reg.HKEY_CURRENT_USER, path)  # type: ignore[attr-defined]
