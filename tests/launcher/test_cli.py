@@ -109,3 +109,24 @@ def test_uninstall_removes_everything_and_is_safe_to_run_twice(world: World) -> 
     assert (first.returncode, first.stdout) == (0, f"uninstalled {SCHEME}://\n")
     assert (second.returncode, second.stdout) == (0, f"nothing to uninstall for {SCHEME}://\n")
     assert world.launcher("status", SCHEME).returncode == 1
+
+
+def test_the_open_path_imports_neither_json_socket_argparse_nor_subprocess(installed: World) -> None:
+    installed.start_client()
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "launcher", "open", "--", VALID_URL],
+        env=installed.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert imported.isdisjoint({"json", "socket", "argparse", "subprocess", "asyncio"})
+
+
+def test_ipc_exports_exactly_its_public_surface() -> None:
+    from launcher import ipc
+
+    assert sorted(ipc.__all__) == ["Join", "JoinListener", "MAX_MESSAGE_BYTES", "deliver"]
