@@ -1,0 +1,342 @@
+"""The game-client side: receive joins from the launcher, show them, verify them, ack, and connect.
+
+    client = AsyncGameClient("arena", lobby_url="https://lobby.example")   # the lobby the GAME pins
+    async with client.listen() as joins:
+        async for join in joins:
+            if ask_player(join.prompt()):                  # claims read without trust, for display
+                verified = await client.verify(join)       # JWKS of the pinned lobby; typ, iss, exp
+                connection = await client.connect(verified)  # address from the verified `srv` only
+
+`AsyncGameClient` is the primary API; `GameClient` is its blocking flavour for a game's own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import queue
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from client_sdk import handshake
+from client_sdk._portal import Portal
+from client_sdk.errors import (
+    LobbyUnavailable,
+    Malformed,
+    NotFound,
+    TokenRefused,
+    UntrustedLobby,
+    WrongAudience,
+    error_from_response,
+)
+from client_sdk.jwks import REFETCH_INTERVAL_S, JWKSCache
+from client_sdk.verify import LEEWAY_S, JoinClaims, TokenVerifier, read_unverified
+from launcher.errors import ClientUnavailable, MessageRefused, URLRefused
+from launcher.ipc import JoinListener
+from launcher.urls import REDACTED, Join, normalize_lobby
+
+REQUEST_TIMEOUT_S = 5.0
+JOIN_QUEUE_SIZE = 16
+
+JoinHandler = Callable[["IncomingJoin"], Awaitable[None] | None]
+
+
+@dataclass(frozen=True)
+class JoinPreview:
+    """A join's claims read WITHOUT trust, for display only; any field may be None."""
+
+    player_id: str | None
+    player_name: str | None
+    server_id: str | None
+    server_address: str | None
+    expires_at: int | None
+
+
+def _text(value: object) -> str | None:
+    """A claim for display: printable text of sane length, else None."""
+    if isinstance(value, str) and value.isprintable() and 0 < len(value) <= 256:
+        return value
+    return None
+
+
+def preview(token: str) -> JoinPreview:
+    """Read a token's claims without trust, for a prompt and a countdown."""
+    try:
+        claims = read_unverified(token)[1]
+    except TokenRefused:
+        claims = {}
+    exp = claims.get("exp")
+    return JoinPreview(
+        _text(claims.get("sub")),
+        _text(claims.get("name")),
+        _text(claims.get("aud")),
+        _text(claims.get("srv")),
+        exp if type(exp) is int else None,
+    )
+
+
+class IncomingJoin:
+    """A join handed over by the launcher: its lobby, its token, and an untrusted preview."""
+
+    __slots__ = ("lobby", "preview", "token")
+
+    def __init__(self, lobby: str, token: str) -> None:
+        self.lobby = lobby
+        self.token = token
+        self.preview = preview(token)
+
+    def __repr__(self) -> str:
+        return f"IncomingJoin(lobby={self.lobby!r}, token={REDACTED!r}, preview={self.preview!r})"
+
+    def seconds_left(self, now: float | None = None) -> float | None:
+        """Seconds until the token expires by its (unverified) `exp`, for a countdown."""
+        if self.preview.expires_at is None:
+            return None
+        return max(0.0, self.preview.expires_at - (time.time() if now is None else now))
+
+    def prompt(self) -> str:
+        """The question to ask the player before acting on a link a web page fired."""
+        server = self.preview.server_address or self.preview.server_id or "an unknown server"
+        return f"Join {server} as {self.preview.player_name or 'an unknown player'}?"
+
+
+@dataclass(frozen=True)
+class VerifiedJoin:
+    """A join whose token verified against the pinned lobby; connect only to `host`:`port`."""
+
+    lobby: str
+    token: str = field(repr=False)
+    claims: JoinClaims
+
+    @property
+    def host(self) -> str:
+        """The game server's host, from the verified `srv` claim."""
+        return split_address(self.claims.srv)[0]
+
+    @property
+    def port(self) -> int:
+        """The game server's port, from the verified `srv` claim."""
+        return split_address(self.claims.srv)[1]
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """Split `host:port` (IPv6 in brackets); `Malformed` if it is not one."""
+    host, sep, port = address.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise Malformed("the srv claim is not host:port")
+    return host, int(port)
+
+
+class JoinStream:
+    """The joins arriving for one scheme: `async with` to listen, `async for` to take them."""
+
+    def __init__(self, client: AsyncGameClient, handler: JoinHandler | None = None) -> None:
+        self._client = client
+        self._handler = handler
+        self._queue: asyncio.Queue[IncomingJoin | None] = asyncio.Queue(JOIN_QUEUE_SIZE + 1)
+        self.listener = JoinListener(client.scheme, self._take, path=client.socket_path)
+
+    async def _take(self, join: Join) -> None:
+        """Refuse a join from a lobby the game did not pin (the launcher sees ok:false); pass it on."""
+        if join.lobby != self._client.lobby:
+            raise MessageRefused(f"this game does not trust the lobby {join.lobby}", "untrusted_lobby")
+        incoming = IncomingJoin(join.lobby, join.token)
+        if self._handler is not None:
+            result = self._handler(incoming)
+            if inspect.isawaitable(result):
+                await result
+            return
+        if self._queue.qsize() >= JOIN_QUEUE_SIZE:
+            raise ClientUnavailable("the game client is busy with earlier joins")
+        self._queue.put_nowait(incoming)
+
+    async def __aenter__(self) -> JoinStream:
+        await self.listener.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop listening and end the iteration."""
+        await self.listener.close()
+        if not self._queue.full():
+            self._queue.put_nowait(None)
+
+    def __aiter__(self) -> JoinStream:
+        return self
+
+    async def __anext__(self) -> IncomingJoin:
+        join = await self._queue.get()
+        if join is None:
+            raise StopAsyncIteration
+        return join
+
+
+class AsyncGameClient:
+    """A game client's link to the one lobby it pins: receive, verify, ack and connect joins."""
+
+    def __init__(
+        self,
+        scheme: str,
+        lobby_url: str,
+        *,
+        issuer: str | None = None,
+        leeway_s: float = LEEWAY_S,
+        jwks_refetch_interval_s: float = REFETCH_INTERVAL_S,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
+        handshake_timeout_s: float = handshake.TIMEOUT_S,
+        socket_path: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        try:
+            self.lobby = normalize_lobby(lobby_url)
+        except URLRefused as exc:
+            raise ValueError(f"the pinned lobby URL is not usable: {exc}") from None
+        self.scheme = scheme
+        self.socket_path = socket_path
+        self.handshake_timeout_s = handshake_timeout_s
+        self._http = httpx.AsyncClient(
+            base_url=self.lobby, timeout=request_timeout_s, transport=transport, follow_redirects=False
+        )
+        self.jwks = JWKSCache(self.lobby, client=self._http, refetch_interval_s=jwks_refetch_interval_s)
+        self.verifier = TokenVerifier(self.jwks, issuer=issuer or self.lobby, leeway_s=leeway_s)
+
+    def listen(self) -> JoinStream:
+        """Listen for joins (single instance per user and scheme): `async with ... as joins`."""
+        return JoinStream(self)
+
+    async def serve(self, handler: JoinHandler) -> None:
+        """Call `handler(join)` for each join until cancelled; an exception refuses that join."""
+        async with JoinStream(self, handler) as stream:
+            await stream.listener.serve_forever()
+
+    def check_lobby(self, join: IncomingJoin | VerifiedJoin) -> None:
+        """Refuse a join naming a lobby other than the pinned one, before any connection."""
+        try:
+            lobby = normalize_lobby(join.lobby)
+        except URLRefused:
+            lobby = None
+        if lobby != self.lobby:
+            raise UntrustedLobby("the join names a lobby this game does not pin")
+
+    async def verify(
+        self,
+        join: IncomingJoin,
+        *,
+        expected_address: str | None = None,
+        expected_server_id: str | None = None,
+    ) -> VerifiedJoin:
+        """Verify the join's token with the pinned lobby's keys; optionally pin where it may lead."""
+        self.check_lobby(join)
+        claims = await self.verifier.verify(join.token)
+        split_address(claims.srv)
+        if expected_address is not None and claims.srv != expected_address:
+            raise WrongAudience("the token leads to another game server than the one chosen")
+        if expected_server_id is not None and claims.aud != expected_server_id:
+            raise WrongAudience("the token is for another game server than the one chosen")
+        return VerifiedJoin(self.lobby, join.token, claims)
+
+    async def ack(self, join: IncomingJoin | VerifiedJoin) -> bool:
+        """Tell the pinned lobby the client got this join; False when the lobby has no such endpoint."""
+        self.check_lobby(join)
+        try:
+            response = await self._http.post("/v1/joins/ack", json={"token": join.token})
+        except httpx.HTTPError as exc:
+            raise LobbyUnavailable(f"the lobby could not be reached ({type(exc).__name__})") from None
+        if response.is_success:
+            return True
+        error = error_from_response(response)
+        if isinstance(error, NotFound):
+            return False
+        raise error
+
+    async def connect(self, join: VerifiedJoin) -> handshake.Connection:
+        """Connect to the verified `srv` and run the reference handshake; raise the server's reason."""
+        return await handshake.hello(join.host, join.port, join.token, self.handshake_timeout_s)
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncGameClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class GameClient:
+    """The blocking flavour of `AsyncGameClient`: `start()`, then `poll()` joins from the game loop."""
+
+    def __init__(self, scheme: str, lobby_url: str, **options: object) -> None:
+        self._portal = Portal()
+
+        async def build() -> AsyncGameClient:
+            return AsyncGameClient(scheme, lobby_url, **options)  # type: ignore[arg-type]
+
+        self._core = self._portal.call(build)
+        self._joins: queue.Queue[IncomingJoin] = queue.Queue(JOIN_QUEUE_SIZE)
+        self._stream: JoinStream | None = None
+
+    @property
+    def core(self) -> AsyncGameClient:
+        """The async core."""
+        return self._core
+
+    def start(self) -> None:
+        """Start listening for joins in the background (single instance per user and scheme)."""
+
+        async def begin() -> JoinStream:
+            stream = JoinStream(self._core, self._enqueue)
+            await stream.__aenter__()
+            return stream
+
+        self._stream = self._portal.call(begin)
+
+    def _enqueue(self, join: IncomingJoin) -> None:
+        """Hand a join to the game loop, refusing it when the game has not taken earlier ones."""
+        try:
+            self._joins.put_nowait(join)
+        except queue.Full:
+            raise ClientUnavailable("the game client is busy with earlier joins") from None
+
+    def poll(self, timeout_s: float | None = 0) -> IncomingJoin | None:
+        """The next join, or None if none arrives within `timeout_s` (0: do not wait)."""
+        try:
+            return self._joins.get(block=bool(timeout_s), timeout=timeout_s or None)
+        except queue.Empty:
+            return None
+
+    def verify(self, join: IncomingJoin, **expected: str) -> VerifiedJoin:
+        """Verify the join (see `AsyncGameClient.verify`)."""
+        return self._portal.call(self._core.verify, join, **expected)
+
+    def ack(self, join: IncomingJoin | VerifiedJoin) -> bool:
+        """Acknowledge the join at the pinned lobby (see `AsyncGameClient.ack`)."""
+        return self._portal.call(self._core.ack, join)
+
+    def connect(self, join: VerifiedJoin) -> tuple[socket.socket, handshake.Player]:
+        """Connect to the verified `srv` with the reference handshake; the socket and the player."""
+        return handshake.hello_blocking(join.host, join.port, join.token, self._core.handshake_timeout_s)
+
+    def close(self) -> None:
+        """Stop listening, close connections and the loop thread."""
+        try:
+            if self._stream is not None:
+                self._portal.call(self._stream.aclose)
+            self._portal.call(self._core.aclose)
+        finally:
+            self._portal.close()
+
+    def __enter__(self) -> GameClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,355 @@
+"""The game-server side: register, heartbeat, validate join tokens (online, offline or both), leave.
+
+    async with await AsyncGameServer.register(LOBBY, admin_token=..., name="eu-1",
+                                              address="203.0.113.5:7777", capacity=16) as server:
+        player = await server.accept(reader, writer)     # the reference handshake, per policy
+
+`AsyncGameServer` is the primary API; `GameServer` is its blocking flavour over the same core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import enum
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+
+from client_sdk import handshake
+from client_sdk._portal import Portal
+from client_sdk.errors import (
+    LobbyUnavailable,
+    NotFound,
+    PlaylinkError,
+    Replayed,
+    TokenRefused,
+    error_from_response,
+)
+from client_sdk.handshake import Player
+from client_sdk.jwks import REFETCH_INTERVAL_S, JWKSCache
+from client_sdk.verify import LEEWAY_S, ReplayGuard, TokenVerifier, read_unverified
+
+REQUEST_TIMEOUT_S = 5.0
+HEARTBEAT_INTERVAL_S = 10.0
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 15.0
+
+log = logging.getLogger("client_sdk")
+
+
+class Policy(enum.Enum):
+    """How a game server validates join tokens."""
+
+    ONLINE = "online"
+    """Redeem at the lobby only (exactly once, audience enforced there); the default."""
+    OFFLINE = "offline"
+    """Verify locally only, with the lobby's cached JWKS and a local used-`jti` set."""
+    ONLINE_WITH_FALLBACK = "online_with_fallback"
+    """Redeem at the lobby; verify locally only when the lobby cannot be reached."""
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A player admitted by a join token, and how: `online` (redeemed) or offline (verified)."""
+
+    player: Player
+    game: str
+    jti: str
+    expires_at: float
+    online: bool
+
+
+@dataclass
+class HeartbeatState:
+    """What the heartbeat loop knows: consecutive failures, the next delay, the last error reason."""
+
+    consecutive_failures: int = 0
+    next_delay_s: float = 0.0
+    last_error: str | None = None
+    sent: int = 0
+
+
+def backoff_s(failures: int, first_s: float, max_s: float) -> float:
+    """The delay after `failures` consecutive failures: doubling from `first_s`, capped, jittered."""
+    ceiling = min(max_s, first_s * 2 ** max(0, failures - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not secrecy
+
+
+class AsyncGameServer:
+    """One registered game server's client of the lobby; `async with` starts and stops it."""
+
+    def __init__(
+        self,
+        lobby_url: str,
+        server_id: str,
+        secret: str,
+        *,
+        policy: Policy = Policy.ONLINE,
+        issuer: str | None = None,
+        leeway_s: float = LEEWAY_S,
+        heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+        backoff_first_s: float = BACKOFF_FIRST_S,
+        backoff_max_s: float = BACKOFF_MAX_S,
+        jwks_refetch_interval_s: float = REFETCH_INTERVAL_S,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
+        handshake_timeout_s: float = handshake.TIMEOUT_S,
+        player_count: Callable[[], int] | None = None,
+        deregister_on_close: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.lobby_url = lobby_url.rstrip("/")
+        self.id = server_id
+        self.policy = Policy(policy)
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.backoff_first_s = backoff_first_s
+        self.backoff_max_s = backoff_max_s
+        self.handshake_timeout_s = handshake_timeout_s
+        self.deregister_on_close = deregister_on_close
+        self.heartbeat_state = HeartbeatState()
+        self.players: dict[str, Player] = {}
+        self._player_count = player_count
+        self._http = httpx.AsyncClient(
+            base_url=self.lobby_url,
+            headers={"Authorization": f"Bearer {secret}"},
+            timeout=request_timeout_s,
+            transport=transport,
+            follow_redirects=False,
+        )
+        self.jwks = JWKSCache(self.lobby_url, client=self._http, refetch_interval_s=jwks_refetch_interval_s)
+        self.replay_guard = ReplayGuard()
+        self.verifier = TokenVerifier(
+            self.jwks,
+            issuer=issuer or self.lobby_url,
+            audience=server_id,
+            leeway_s=leeway_s,
+            replay_guard=self.replay_guard,
+        )
+        self._heartbeats: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def register(
+        cls,
+        lobby_url: str,
+        *,
+        admin_token: str,
+        name: str,
+        address: str,
+        capacity: int,
+        transport: httpx.AsyncBaseTransport | None = None,
+        **options: object,
+    ) -> AsyncGameServer:
+        """Register a new game server with the operator's admin token; it deregisters when closed."""
+        body = {"name": name, "address": address, "capacity": capacity}
+        async with httpx.AsyncClient(base_url=lobby_url.rstrip("/"), transport=transport) as http:
+            response = await _send(
+                http.post("/v1/servers", json=body, headers={"Authorization": f"Bearer {admin_token}"})
+            )
+        options.setdefault("deregister_on_close", True)
+        return cls(
+            lobby_url, response.json()["id"], response.json()["secret"], transport=transport, **options
+        )  # type: ignore[arg-type]
+
+    async def start(self) -> None:
+        """Send the first heartbeat and keep sending them in the background; prefetch keys if needed."""
+        if self.policy is not Policy.ONLINE:
+            with contextlib.suppress(PlaylinkError):
+                await self.jwks.refresh()
+        if self._heartbeats is None:
+            self._heartbeats = asyncio.create_task(self._heartbeat_forever(), name=f"heartbeat {self.id}")
+
+    async def heartbeat(self) -> None:
+        """Tell the lobby once that this server is alive, with its player count."""
+        count = self._player_count() if self._player_count else len(self.players)
+        await _send(self._http.put(f"/v1/servers/{self.id}/heartbeat", json={"players": count}))
+
+    async def _heartbeat_forever(self) -> None:
+        """Heartbeat every interval; after failures, back off (doubling, capped) and keep trying."""
+        state = self.heartbeat_state
+        while True:
+            try:
+                await self.heartbeat()
+            except PlaylinkError as exc:
+                state.consecutive_failures += 1
+                state.last_error = exc.reason
+                state.next_delay_s = backoff_s(
+                    state.consecutive_failures, self.backoff_first_s, self.backoff_max_s
+                )
+                log.warning("heartbeat failed (%s); retrying in %.1f s", exc.reason, state.next_delay_s)
+            else:
+                state.consecutive_failures, state.last_error = 0, None
+                state.sent += 1
+                state.next_delay_s = self.heartbeat_interval_s
+            await asyncio.sleep(state.next_delay_s)
+
+    async def redeem(self, token: str) -> Admission:
+        """The online check: redeem `token` at the lobby (exactly once, for this server only)."""
+        jti = _unverified_jti(token)
+        if jti is not None and self.replay_guard.seen(jti):
+            raise Replayed("this join token was already used at this server")
+        response = await _send(self._http.post("/v1/tokens/redeem", json={"token": token}))
+        body = response.json()
+        expires_at = datetime.datetime.fromisoformat(body["expires_at"]).timestamp()
+        with contextlib.suppress(PlaylinkError):
+            self.replay_guard.use(body["jti"], expires_at + self.verifier.leeway_s)
+        admission = Admission(
+            Player(body["player"]["id"], body["player"]["name"]), body["game"], body["jti"], expires_at, True
+        )
+        self.players[admission.player.id] = admission.player
+        return admission
+
+    async def verify(self, token: str) -> Admission:
+        """The offline check: signature by the lobby's JWKS, audience this server, each `jti` once."""
+        claims = await self.verifier.verify(token)
+        admission = Admission(Player(claims.sub, claims.name), claims.aud, claims.jti, claims.exp, False)
+        self.players[admission.player.id] = admission.player
+        return admission
+
+    async def admit(self, token: str) -> Admission:
+        """Validate `token` by this server's policy."""
+        if self.policy is Policy.OFFLINE:
+            return await self.verify(token)
+        if self.policy is Policy.ONLINE:
+            return await self.redeem(token)
+        try:
+            return await self.redeem(token)
+        except LobbyUnavailable:
+            log.warning("the lobby is unreachable; verifying the join token offline")
+            return await self.verify(token)
+
+    async def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Admission:
+        """Run the server side of the reference handshake on a new connection; raise if refused."""
+        admitted: list[Admission] = []
+
+        async def admit(token: str) -> Player:
+            admitted.append(await self.admit(token))
+            return admitted[0].player
+
+        await handshake.accept(reader, writer, admit, self.handshake_timeout_s)
+        return admitted[0]
+
+    async def leave(self, player_id: str) -> bool:
+        """Report that a player left (frees the slot); False if the lobby did not have them here."""
+        self.players.pop(player_id, None)
+        try:
+            await _send(self._http.post(f"/v1/servers/{self.id}/leave", json={"player": player_id}))
+        except NotFound:
+            return False
+        return True
+
+    async def deregister(self) -> None:
+        """Remove this server from the lobby."""
+        await _send(self._http.delete(f"/v1/servers/{self.id}"))
+
+    async def aclose(self) -> None:
+        """Stop the heartbeats, deregister if this server registered itself, close connections."""
+        if self._heartbeats is not None:
+            self._heartbeats.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeats
+            self._heartbeats = None
+        try:
+            if self.deregister_on_close:
+                with contextlib.suppress(LobbyUnavailable, NotFound):
+                    await self.deregister()
+        finally:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncGameServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class GameServer:
+    """The blocking flavour of `AsyncGameServer`, running the same core on a private loop thread."""
+
+    def __init__(self, lobby_url: str, server_id: str, secret: str, **options: object) -> None:
+        self._portal = Portal()
+
+        async def build() -> AsyncGameServer:
+            return AsyncGameServer(lobby_url, server_id, secret, **options)  # type: ignore[arg-type]
+
+        self._core = self._portal.call(build)
+
+    @classmethod
+    def register(cls, lobby_url: str, **options: object) -> GameServer:
+        """Register a new game server with the operator's admin token; it deregisters when closed."""
+        self = cls.__new__(cls)
+        self._portal = Portal()
+        self._core = self._portal.call(AsyncGameServer.register, lobby_url, **options)  # type: ignore[arg-type]
+        return self
+
+    @property
+    def core(self) -> AsyncGameServer:
+        """The async core (its attributes: `id`, `players`, `heartbeat_state`, `policy`, ...)."""
+        return self._core
+
+    @property
+    def id(self) -> str:
+        """This server's id at the lobby."""
+        return self._core.id
+
+    def start(self) -> None:
+        """Send heartbeats in the background."""
+        self._portal.call(self._core.start)
+
+    def redeem(self, token: str) -> Admission:
+        """The online check (see `AsyncGameServer.redeem`)."""
+        return self._portal.call(self._core.redeem, token)
+
+    def verify(self, token: str) -> Admission:
+        """The offline check (see `AsyncGameServer.verify`)."""
+        return self._portal.call(self._core.verify, token)
+
+    def admit(self, token: str) -> Admission:
+        """Validate `token` by this server's policy."""
+        return self._portal.call(self._core.admit, token)
+
+    def leave(self, player_id: str) -> bool:
+        """Report that a player left."""
+        return self._portal.call(self._core.leave, player_id)
+
+    def deregister(self) -> None:
+        """Remove this server from the lobby."""
+        self._portal.call(self._core.deregister)
+
+    def close(self) -> None:
+        """Stop heartbeats, deregister if self-registered, and stop the loop thread."""
+        try:
+            self._portal.call(self._core.aclose)
+        finally:
+            self._portal.close()
+
+    def __enter__(self) -> GameServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+async def _send(request: Awaitable[httpx.Response]) -> httpx.Response:
+    """Await an httpx request; a refusal becomes its `PlaylinkError`, no answer `LobbyUnavailable`."""
+    try:
+        response = await request
+    except httpx.HTTPError as exc:
+        raise LobbyUnavailable(f"the lobby could not be reached ({type(exc).__name__})") from None
+    if response.is_success:
+        return response
+    raise error_from_response(response)
+
+
+def _unverified_jti(token: str) -> str | None:
+    """The `jti` a token claims, read without trust (only to look it up among used ones)."""
+    try:
+        jti = read_unverified(token)[1].get("jti")
+    except TokenRefused:
+        return None
+    return jti if isinstance(jti, str) else None
