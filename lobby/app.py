@@ -56,7 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
         description="Join tokens from a browser's Join button to the right game server.",
     )
     install_error_handlers(app)
-    for module in (health, jwks, players, sessions, games, servers, tokens):
+    for module in (tokens, games, servers, sessions, players, jwks, health):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware)
     return app

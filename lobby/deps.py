@@ -17,7 +17,7 @@ SESSION_COOKIE = "playlink_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_lobby(request: Request) -> Lobby:
+async def get_lobby(request: Request) -> Lobby:
     """The lobby serving this request."""
     return request.app.state.lobby
 
@@ -70,19 +70,17 @@ async def session_credential(request: Request, lobby: Lobby) -> tuple[str, Playe
     return (token, player) if player else None
 
 
-async def current_session(request: Request, lobby: LobbyDep) -> tuple[str, Player]:
+async def current_session(request: Request) -> tuple[str, Player]:
     """The caller's session token and player; 401 without a live session."""
-    found = await session_credential(request, lobby)
+    found = await session_credential(request, request.app.state.lobby)
     if found is None:
         raise AuthError("log in first")
     return found
 
 
-async def current_player(
-    session: Annotated[tuple[str, Player], Depends(current_session)],
-) -> Player:
+async def current_player(request: Request) -> Player:
     """The logged-in player."""
-    return session[1]
+    return (await current_session(request))[1]
 
 
 CurrentSession = Annotated[tuple[str, Player], Depends(current_session)]
@@ -112,8 +110,8 @@ async def authenticated_server(request: Request, lobby: LobbyDep) -> str:
     server_id, dot, _rest = (credential or "").partition(".")
     if not dot or not server_id:
         raise AuthError("a game server's secret is required")
-    stored = await lobby.store.server_secret_hash(server_id)
-    if stored is None or not hmac.compare_digest(stored, secret_hash(credential or "")):
+    facts = await lobby.servers.get(server_id)
+    if facts is None or not hmac.compare_digest(facts.secret_hash, secret_hash(credential or "")):
         raise AuthError("unknown game server or wrong secret")
     return server_id
 

@@ -28,10 +28,10 @@ def launch_url(scheme: str, lobby_url: str, token: str) -> str:
 
 async def issue_join(lobby: Lobby, player: Player, server_id: str) -> IssuedJoin:
     """Reserve a slot for `player` on the server and sign the token naming it."""
-    now = lobby.now()
-    server = await lobby.store.get_server(server_id, now)
+    server = await lobby.servers.get(server_id)
     if server is None:
         raise NotFound("no such game server")
+    now = lobby.now()
     settings = lobby.settings
     lobby.keys.refresh()
     token, claims, kid = tokens.issue(
@@ -39,13 +39,13 @@ async def issue_join(lobby: Lobby, player: Player, server_id: str) -> IssuedJoin
         issuer=settings.issuer,
         player_id=player.id,
         player_name=player.name,
-        server_id=server.id,
+        server_id=server_id,
         server_address=server.address,
         now=math.floor(now),
         ttl_s=settings.join_token_ttl_s,
     )
     reservation = Reservation(
-        claims.jti, server.id, player, tokens.digest(token), kid, float(claims.exp)
+        claims.jti, server_id, player, tokens.digest(token), kid, float(claims.exp)
     )
     await lobby.store.reserve(reservation, now, settings.heartbeat_timeout_s)
     return IssuedJoin(token, launch_url(settings.launch_scheme, settings.issuer, token), claims.exp)
@@ -72,9 +72,7 @@ async def redeem_join(lobby: Lobby, token: str, server_id: str) -> Reservation:
     settings = lobby.settings
     jti = _issued_by_us(lobby, token)
     if jti is not None:
-        result = await lobby.store.redeem(
-            jti, tokens.digest(token), server_id, lobby.now(), settings.clock_leeway_s
-        )
+        result = await lobby.store.redeem(jti, tokens.digest(token), server_id, lobby.now())
         if result.outcome is RedeemOutcome.REDEEMED and result.reservation is not None:
             return result.reservation
         if result.outcome is not RedeemOutcome.NOT_ISSUED:

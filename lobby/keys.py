@@ -55,6 +55,7 @@ class KeyRing:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._directory_str = str(directory)
         self._mtime_ns = -1
         self._keys: dict[str, SigningKey] = {}
         self._current: SigningKey | None = None
@@ -116,7 +117,7 @@ class KeyRing:
     def refresh(self) -> None:
         """Reload when another process changed the directory since the last load."""
         try:
-            if self.directory.stat().st_mtime_ns != self._mtime_ns:
+            if os.stat(self._directory_str).st_mtime_ns != self._mtime_ns:
                 self.reload()
         except OSError:
             return

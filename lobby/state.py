@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from lobby.keys import KeyRing
 from lobby.passwords import Passwords
+from lobby.server_cache import ServerCache
 from lobby.settings import Settings
 from lobby.store import Store
 
@@ -19,6 +20,10 @@ class Lobby:
     store: Store
     keys: KeyRing
     passwords: Passwords = field(default_factory=Passwords)
+    servers: ServerCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.servers = ServerCache(self.store)
 
     @staticmethod
     def now() -> float:

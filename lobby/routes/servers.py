@@ -84,6 +84,8 @@ async def deregister(server_id: str, request: Request, lobby: LobbyDep) -> Respo
     """Remove a game server (the operator, or the server itself)."""
     if not is_operator(request, lobby):
         _own(server_id, await authenticated_server(request, lobby))
-    if not await lobby.store.delete_server(server_id):
+    deleted = await lobby.store.delete_server(server_id)
+    lobby.servers.forget(server_id)
+    if not deleted:
         raise NotFound("no such game server")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

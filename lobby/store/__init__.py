@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lobby.store.base import GameServer, Player, RedeemOutcome, RedeemResult, Reservation, Store
+from lobby.store.base import (
+    GameServer,
+    Player,
+    RedeemOutcome,
+    RedeemResult,
+    Reservation,
+    ServerFacts,
+    Store,
+)
 from lobby.store.sqlite import SqliteStore
 
 __all__ = [
@@ -13,6 +21,7 @@ __all__ = [
     "RedeemOutcome",
     "RedeemResult",
     "Reservation",
+    "ServerFacts",
     "SqliteStore",
     "Store",
     "store_from_url",

@@ -38,6 +38,14 @@ class GameServer:
 
 
 @dataclass(frozen=True)
+class ServerFacts:
+    """What never changes about a game server: where players connect, and its secret's hash."""
+
+    address: str
+    secret_hash: bytes
+
+
+@dataclass(frozen=True)
 class Reservation:
     """A slot held for a player by one issued join token, until it expires or is redeemed."""
 
@@ -101,8 +109,8 @@ class Store(Protocol):
     async def create_server(self, server: GameServer, secret_hash: bytes) -> None:
         """Register a game server with the hash of its secret."""
 
-    async def server_secret_hash(self, server_id: str) -> bytes | None:
-        """The secret hash of a server, or None when it does not exist."""
+    async def server_facts(self, server_id: str) -> ServerFacts | None:
+        """The address and secret hash of a server, or None when it does not exist."""
 
     async def get_server(self, server_id: str, now: float) -> GameServer | None:
         """One server with its live counts and members, or None."""
@@ -122,10 +130,12 @@ class Store(Protocol):
         A player's earlier unredeemed reservation on the same server is replaced.
         """
 
-    async def redeem(
-        self, jti: str, digest: bytes, server_id: str, now: float, leeway_s: float
-    ) -> RedeemResult:
-        """Mark the reservation of `jti` redeemed if its digest matches and it is unredeemed."""
+    async def redeem(self, jti: str, digest: bytes, server_id: str, now: float) -> RedeemResult:
+        """Mark the reservation of `jti` redeemed if its digest matches and it is unredeemed.
+
+        No clock leeway here: the reservation stops counting against capacity at `expires_at`,
+        so its token must stop redeeming at the same instant, or a freed slot could be filled twice.
+        """
 
     async def leave(self, server_id: str, player_id: str) -> bool:
         """Free a player's slot on a server; False when the player was not on it."""

@@ -24,6 +24,7 @@ from lobby.store.base import (
     RedeemOutcome,
     RedeemResult,
     Reservation,
+    ServerFacts,
 )
 
 T = TypeVar("T")
@@ -67,6 +68,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX reservations_live ON reservations (server_id, expires_at)
         WHERE redeemed_at IS NULL;
+    CREATE INDEX reservations_player ON reservations (player_id, server_id)
+        WHERE redeemed_at IS NULL;
     CREATE TABLE members (
         server_id TEXT NOT NULL REFERENCES servers(id) ON DELETE CASCADE,
         player_id TEXT NOT NULL,
@@ -102,34 +105,40 @@ def migrate(conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA user_version = {number + 1}")
 
 
-class SqliteStore:
-    """The `Store` on one SQLite file in WAL mode; several processes on one host may share it."""
+class _Worker:
+    """One thread with its own connection, running queued operations in batches."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, name: str, begin: str) -> None:
         self.path = path
-        self._queue: queue.SimpleQueue[tuple[Op, asyncio.Future[Any]] | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.name = name
+        self.begin = begin
+        self.queue: queue.SimpleQueue[tuple[Op, asyncio.Future[Any]] | None] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
-    async def open(self) -> None:
-        """Start the writer thread and migrate the schema."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = self._loop.create_future()
-        self._thread = threading.Thread(
-            target=self._run, args=(ready,), name="lobby-sqlite", daemon=True
-        )
-        self._thread.start()
+    async def start(self) -> None:
+        """Start the thread and wait until its connection is open."""
+        self.loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = self.loop.create_future()
+        self.thread = threading.Thread(target=self._run, args=(ready,), name=self.name, daemon=True)
+        self.thread.start()
         await ready
-        await self._call(migrate)
 
-    async def close(self) -> None:
-        """Finish queued operations and stop the writer thread."""
-        if self._thread is None:
+    async def stop(self) -> None:
+        """Finish queued operations and stop the thread."""
+        if self.thread is None:
             return
-        self._queue.put(None)
-        await asyncio.to_thread(self._thread.join)
-        self._thread = None
+        self.queue.put(None)
+        await asyncio.to_thread(self.thread.join)
+        self.thread = None
+
+    def call(self, op: Op) -> asyncio.Future[Any]:
+        """Queue `op`; the future is settled once its batch has committed."""
+        if self.thread is None or self.loop is None:
+            raise Unavailable("the store is closed")
+        future: asyncio.Future[Any] = self.loop.create_future()
+        self.queue.put((op, future))
+        return future
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -140,41 +149,65 @@ class SqliteStore:
         return conn
 
     def _run(self, ready: asyncio.Future[None]) -> None:
-        assert self._loop is not None
+        assert self.loop is not None
         try:
             conn = self._connect()
         except sqlite3.Error as exc:
-            self._loop.call_soon_threadsafe(_settle, ready, None, Unavailable(str(exc)))
+            self.loop.call_soon_threadsafe(_settle, ready, None, Unavailable(str(exc)))
             return
-        self._loop.call_soon_threadsafe(_settle, ready, None, None)
+        self.loop.call_soon_threadsafe(_settle, ready, None, None)
         stopping = False
         while not stopping:
-            item = self._queue.get()
+            item = self.queue.get()
             batch = []
             while item is not None:
                 batch.append(item)
                 if len(batch) >= MAX_BATCH:
                     break
                 try:
-                    item = self._queue.get_nowait()
+                    item = self.queue.get_nowait()
                 except queue.Empty:
                     break
             stopping = item is None
             if batch:
-                results = _run_batch(conn, batch)
-                self._loop.call_soon_threadsafe(_settle_all, results)
+                results = _run_batch(conn, self.begin, batch)
+                self.loop.call_soon_threadsafe(_settle_all, results)
         conn.close()
 
-    async def _call(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        if self._thread is None or self._loop is None:
-            raise Unavailable("the store is closed")
-        future: asyncio.Future[T] = self._loop.create_future()
-        self._queue.put((op, future))
-        return await future
+
+class SqliteStore:
+    """The `Store` on one SQLite file in WAL mode; several processes on one host may share it.
+
+    Writes go to one writer thread, reads to one reader thread, so reads never wait behind a
+    write batch's fsync.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer = _Worker(path, "lobby-sqlite-writer", "BEGIN IMMEDIATE")
+        self._reader = _Worker(path, "lobby-sqlite-reader", "BEGIN DEFERRED")
+
+    async def open(self) -> None:
+        """Start the threads and migrate the schema."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await self._writer.start()
+        await self._write(migrate)
+        await self._reader.start()
+
+    async def close(self) -> None:
+        """Finish queued operations and stop the threads."""
+        await self._reader.stop()
+        await self._writer.stop()
+
+    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._writer.call(op)
+
+    async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._reader.call(op)
 
     async def ping(self) -> None:
         """Answer when the database does."""
-        await self._call(lambda c: c.execute("SELECT 1").fetchone())
+        await self._read(lambda c: c.execute("SELECT 1").fetchone())
 
     async def create_player(self, player: Player, password_hash: str, now: float) -> None:
         """Add a player; `Conflict` when the name is taken."""
@@ -188,7 +221,7 @@ class SqliteStore:
             except sqlite3.IntegrityError:
                 raise Conflict("that name is taken") from None
 
-        await self._call(op)
+        await self._write(op)
 
     async def player_credentials(self, name: str) -> tuple[Player, str] | None:
         """The player called `name` and their password hash."""
@@ -199,11 +232,11 @@ class SqliteStore:
             ).fetchone()
             return (Player(row[0], row[1]), row[2]) if row else None
 
-        return await self._call(op)
+        return await self._read(op)
 
     async def create_session(self, token_hash: bytes, player_id: str, expires_at: float) -> None:
         """Remember a session."""
-        await self._call(
+        await self._write(
             lambda c: c.execute(
                 "INSERT INTO sessions VALUES (?, ?, ?)", (token_hash, player_id, expires_at)
             )
@@ -220,15 +253,15 @@ class SqliteStore:
             ).fetchone()
             return Player(row[0], row[1]) if row else None
 
-        return await self._call(op)
+        return await self._read(op)
 
     async def delete_session(self, token_hash: bytes) -> None:
         """Revoke a session."""
-        await self._call(lambda c: c.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,)))
+        await self._write(lambda c: c.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,)))
 
     async def create_server(self, server: GameServer, secret_hash: bytes) -> None:
         """Register a game server."""
-        await self._call(
+        await self._write(
             lambda c: c.execute(
                 "INSERT INTO servers VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (server.id, server.name, server.address, server.capacity, secret_hash,
@@ -236,14 +269,16 @@ class SqliteStore:
             )
         )
 
-    async def server_secret_hash(self, server_id: str) -> bytes | None:
-        """The secret hash of a server."""
+    async def server_facts(self, server_id: str) -> ServerFacts | None:
+        """The address and secret hash of a server."""
 
-        def op(c: sqlite3.Connection) -> bytes | None:
-            row = c.execute("SELECT secret_hash FROM servers WHERE id = ?", (server_id,)).fetchone()
-            return row[0] if row else None
+        def op(c: sqlite3.Connection) -> ServerFacts | None:
+            row = c.execute(
+                "SELECT address, secret_hash FROM servers WHERE id = ?", (server_id,)
+            ).fetchone()
+            return ServerFacts(row[0], row[1]) if row else None
 
-        return await self._call(op)
+        return await self._read(op)
 
     async def get_server(self, server_id: str, now: float) -> GameServer | None:
         """One server with its live counts and members."""
@@ -265,11 +300,11 @@ class SqliteStore:
             )
             return _server(row, members)
 
-        return await self._call(op)
+        return await self._read(op)
 
     async def list_servers(self, now: float) -> list[GameServer]:
         """Every server with its live counts."""
-        return await self._call(
+        return await self._read(
             lambda c: [
                 _server(row)
                 for row in c.execute(
@@ -281,7 +316,7 @@ class SqliteStore:
 
     async def heartbeat(self, server_id: str, players: int, now: float) -> bool:
         """Mark a server alive with its player count."""
-        return await self._call(
+        return await self._write(
             lambda c: c.execute(
                 "UPDATE servers SET players = ?, last_seen = ? WHERE id = ?",
                 (players, now, server_id),
@@ -291,7 +326,7 @@ class SqliteStore:
 
     async def delete_server(self, server_id: str) -> bool:
         """Deregister a server."""
-        return await self._call(
+        return await self._write(
             lambda c: c.execute("DELETE FROM servers WHERE id = ?", (server_id,)).rowcount == 1
         )
 
@@ -320,11 +355,9 @@ class SqliteStore:
                 (r.jti, r.server_id, r.player.id, r.player.name, r.digest, r.kid, r.expires_at),
             )
 
-        await self._call(op)
+        await self._write(op)
 
-    async def redeem(
-        self, jti: str, digest: bytes, server_id: str, now: float, leeway_s: float
-    ) -> RedeemResult:
+    async def redeem(self, jti: str, digest: bytes, server_id: str, now: float) -> RedeemResult:
         """Atomically redeem the reservation of `jti`."""
 
         def op(c: sqlite3.Connection) -> RedeemResult:
@@ -341,7 +374,7 @@ class SqliteStore:
                 return RedeemResult(RedeemOutcome.WRONG_AUDIENCE, found)
             if redeemed_at is not None:
                 return RedeemResult(RedeemOutcome.REPLAYED, found)
-            if now > expires_at + leeway_s:
+            if now >= expires_at:
                 return RedeemResult(RedeemOutcome.EXPIRED, found)
             c.execute("UPDATE reservations SET redeemed_at = ? WHERE jti = ?", (now, jti))
             joined = c.execute(
@@ -350,7 +383,7 @@ class SqliteStore:
             c.execute("UPDATE servers SET players = players + ? WHERE id = ?", (joined, sid))
             return RedeemResult(RedeemOutcome.REDEEMED, found)
 
-        return await self._call(op)
+        return await self._write(op)
 
     async def leave(self, server_id: str, player_id: str) -> bool:
         """Free a player's slot."""
@@ -365,7 +398,7 @@ class SqliteStore:
                 )
             return gone == 1
 
-        return await self._call(op)
+        return await self._write(op)
 
     async def purge(self, now: float) -> None:
         """Forget expired sessions, and reservations past any use."""
@@ -374,16 +407,16 @@ class SqliteStore:
             c.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
             c.execute("DELETE FROM reservations WHERE expires_at <= ?", (now - 3600,))
 
-        await self._call(op)
+        await self._write(op)
 
 
 def _run_batch(
-    conn: sqlite3.Connection, batch: list[tuple[Op, asyncio.Future[Any]]]
+    conn: sqlite3.Connection, begin: str, batch: list[tuple[Op, asyncio.Future[Any]]]
 ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
     """Run a batch of operations in one transaction; each op's failure stays its own."""
     results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(begin)
         for op, future in batch:
             conn.execute("SAVEPOINT op")
             try:

@@ -115,6 +115,18 @@ def test_a_100_kb_body_is_refused_with_413(client):
     assert_problem(client.post("/v1/players", content=body), 413)
 
 
+def test_a_100_kb_body_without_content_length_is_refused_with_413(client):
+    def chunks():
+        yield b'{"name": "'
+        for _ in range(100):
+            yield b"x" * 1024
+        yield b'", "password": "long enough pw"}'
+
+    r = client.post("/v1/players", content=chunks(), headers={"Content-Type": "application/json"})
+    assert "content-length" not in r.request.headers
+    assert_problem(r, 413)
+
+
 def test_every_problem_names_a_documented_reason(client):
     responses = [client.get("/nope"), client.delete("/v1/games"), client.post("/v1/players", json={})]
     reasons = {assert_problem(r, r.status_code)["reason"] for r in responses}

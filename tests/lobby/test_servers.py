@@ -199,6 +199,21 @@ def test_an_unredeemed_reservation_frees_its_slot_when_its_token_expires(start_l
         assert game(c, server)["members"] == [{"id": punctual.id, "name": punctual.name}]
 
 
+def test_a_token_whose_slot_was_given_away_cannot_overfill_the_server(start_lobby):
+    lobby = start_lobby(LOBBY_JOIN_TOKEN_TTL_S="1")
+    with httpx.Client(base_url=lobby.url, timeout=10) as c:
+        server, late, punctual = add_server(c, capacity=1), new_player(c), new_player(c)
+        stale = join(c, late, server)
+        wait_for(lambda: game(c, server)["reserved"] == 0)
+        fresh = join(c, punctual, server)
+
+        assert_problem(redeem(c, server, stale), 401, "expired")
+        assert redeem(c, server, fresh).status_code == 200
+        after = game(c, server)
+        assert after["players"] <= after["capacity"] == 1
+        assert after["members"] == [{"id": punctual.id, "name": punctual.name}]
+
+
 def test_the_operator_deregisters_a_server_and_it_is_gone(client, players):
     server = add_server(client)
     assert client.delete(f"/v1/servers/{server.id}", headers=ADMIN).status_code == 204

@@ -14,7 +14,6 @@ from lobby.store import GameServer, Player, RedeemOutcome, Reservation, SqliteSt
 from lobby.store.sqlite import SCHEMA_VERSION
 
 HEARTBEAT_TIMEOUT_S = 30
-LEEWAY_S = 5
 
 
 @pytest.fixture
@@ -51,7 +50,7 @@ async def reserve(store: SqliteStore, r: Reservation) -> None:
 
 
 async def redeem(store: SqliteStore, r: Reservation):
-    return await store.redeem(r.jti, r.digest, r.server_id, time.time(), LEEWAY_S)
+    return await store.redeem(r.jti, r.digest, r.server_id, time.time())
 
 
 def pragma(db_path, name: str):
@@ -156,9 +155,9 @@ async def test_redeem_refuses_a_wrong_digest_and_a_wrong_server(store):
     server, other = await add_server(store, 4), await add_server(store, 4)
     r = reservation(server)
     await reserve(store, r)
-    forged = await store.redeem(r.jti, b"x" * 32, server.id, time.time(), LEEWAY_S)
+    forged = await store.redeem(r.jti, b"x" * 32, server.id, time.time())
     assert forged.outcome is RedeemOutcome.NOT_ISSUED
-    elsewhere = await store.redeem(r.jti, r.digest, other.id, time.time(), LEEWAY_S)
+    elsewhere = await store.redeem(r.jti, r.digest, other.id, time.time())
     assert elsewhere.outcome is RedeemOutcome.WRONG_AUDIENCE
     assert (await redeem(store, r)).outcome is RedeemOutcome.REDEEMED
 

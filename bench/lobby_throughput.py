@@ -1,0 +1,178 @@
+"""Lobby throughput: join and redeem requests per second against a trivial endpoint of the same app.
+
+Starts a real lobby under uvicorn, prepares players, servers and unredeemed tokens, then drives
+each endpoint with the same `wrk` settings in one run and reports the ratios, p50 and p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from bench.report import write_section
+from tests.support.lobby import ADMIN, PASSWORD, LobbyProcess, unique
+
+COMMAND = "./dev bench lobby_throughput"
+CONNECTIONS = 32
+THREADS = 2
+DURATION_S = 8
+PLAYERS = 100
+SERVERS = 310
+JOIN_SERVERS = 10
+TARGET_RATIO = 0.75
+
+LUA_CYCLE = """
+local lines = {}
+for line in io.lines("%(data)s") do lines[#lines + 1] = line end
+local thread_index = 0
+function setup(thread)
+  thread:set("offset", thread_index)
+  thread_index = thread_index + 1
+end
+function init(args)
+  counter = offset
+end
+request = function()
+  local item = lines[(counter %% #lines) + 1]
+  counter = counter + %(threads)d
+  local auth, path, body = item:match("^([^\t]*)\t([^\t]*)\t(.*)$")
+  if body == "" then body = nil end
+  return wrk.format("%(method)s", path, {["Authorization"] = "Bearer " .. auth,
+                                         ["Content-Type"] = "application/json"}, body)
+end
+"""
+
+
+async def _prepare(url: str, tokens_needed: int) -> tuple[list[str], list[str]]:
+    """Players' join lines and servers' redeem lines (one unredeemed token each).
+
+    The join run uses servers of its own: a join replaces the player's earlier reservation on
+    that server, which would void the token prepared for the redeem run.
+    """
+    limits = httpx.Limits(max_connections=8)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
+        async def server() -> tuple[str, str]:
+            body = {"name": unique("bench"), "address": "127.0.0.1:7000", "capacity": 100_000}
+            s = (await client.post("/v1/servers", json=body, headers=ADMIN)).json()
+            auth = {"Authorization": f"Bearer {s['secret']}"}
+            await client.put(f"/v1/servers/{s['id']}/heartbeat", json={"players": 0}, headers=auth)
+            return s["id"], s["secret"]
+
+        async def player() -> str:
+            name = unique("bench")
+            await client.post("/v1/players", json={"name": name, "password": PASSWORD})
+            r = await client.post("/v1/sessions", json={"name": name, "password": PASSWORD})
+            return r.json()["token"]
+
+        servers = await asyncio.gather(*(server() for _ in range(SERVERS)))
+        sessions = await asyncio.gather(*(player() for _ in range(PLAYERS)))
+        join_servers, redeem_servers = servers[:JOIN_SERVERS], servers[JOIN_SERVERS:]
+        pairs = [(p, s) for s in redeem_servers for p in sessions][:tokens_needed]
+
+        async def issue(session: str, srv: tuple[str, str]) -> str:
+            r = await client.post(
+                f"/v1/games/{srv[0]}/join", headers={"Authorization": f"Bearer {session}"}
+            )
+            return f"{srv[1]}\t/v1/tokens/redeem\t{json.dumps({'token': r.json()['token']})}"
+
+        redeem_lines = []
+        for start in range(0, len(pairs), 500):
+            batch = pairs[start : start + 500]
+            redeem_lines += await asyncio.gather(*(issue(p, s) for p, s in batch))
+        join_lines = [
+            f"{sessions[i % PLAYERS]}\t/v1/games/{join_servers[i % JOIN_SERVERS][0]}/join\t"
+            for i in range(1000)
+        ]
+        return join_lines, redeem_lines
+
+
+def _wrk(url: str, script: Path) -> dict[str, float]:
+    args = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{DURATION_S}s", "--latency", "-s", str(script)]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": rps,
+        "p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),
+        "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),
+        "errors": float(non2xx.group(1)) if non2xx else 0.0,
+    }
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def _script(folder: Path, name: str, method: str, lines: list[str]) -> Path:
+    """A wrk script that sends `lines` (auth, path, body separated by tabs) round-robin."""
+    data = folder / f"{name}.txt"
+    data.write_text("\n".join(lines) + "\n")
+    script = folder / f"{name}.lua"
+    script.write_text(LUA_CYCLE % {"data": data, "method": method, "threads": THREADS})
+    return script
+
+
+def main() -> None:
+    """Run the benchmark and write its section of docs/benchmarks.md."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        env = {"LOBBY_HEARTBEAT_TIMEOUT_S": "3600", "LOBBY_JOIN_TOKEN_TTL_S": "900"}
+        lobby = LobbyProcess(folder / "data", env).start()
+        try:
+            join_lines, redeem_lines = asyncio.run(_prepare(lobby.url, 30_000))
+            scripts = {
+                "trivial (GET /healthz)": _script(folder, "trivial", "GET", ["-\t/healthz\t"]),
+                "join (POST /v1/games/{id}/join)": _script(folder, "join", "POST", join_lines),
+                "redeem (POST /v1/tokens/redeem)": _script(folder, "redeem", "POST", redeem_lines),
+            }
+            results = {name: _wrk(lobby.url, script) for name, script in scripts.items()}
+        finally:
+            lobby.stop()
+        statuses = collections.Counter(
+            ("join" if path.endswith("/join") else "redeem", status)
+            for path, status in re.findall(r'"POST (/v1/\S+) HTTP/1.1" (\d+)', lobby.logs())
+            if path.endswith("/join") or path == "/v1/tokens/redeem"
+        )
+    base = results["trivial (GET /healthz)"]["rps"]
+    rows = [
+        f"| {name} | {r['rps']:.0f} | {r['rps'] / base:.2f} | {r['p50_ms']:.2f} |"
+        f" {r['p99_ms']:.2f} | {r['errors']:.0f} |"
+        for name, r in results.items()
+    ]
+    body = "\n".join(
+        [
+            f"One lobby process (SQLite store), `wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION_S}s`"
+            " on loopback"
+            " for each endpoint in turn, every request built by the same wrk Lua script;"
+            " every redeem spends a fresh token issued beforehand.",
+            f"Target: join/trivial and redeem/trivial at least {TARGET_RATIO}.",
+            "",
+            "| endpoint | requests/s | ratio to trivial | p50 ms | p99 ms | non-2xx |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+            "Statuses the lobby logged for the POST runs (setup included): "
+            + ", ".join(f"{name} {status}: {n}" for (name, status), n in sorted(statuses.items()))
+            + ".",
+        ]
+    )
+    print(body)
+    if not args.no_write:
+        write_section("Lobby join and redeem throughput", COMMAND, body)
+
+
+if __name__ == "__main__":
+    main()
