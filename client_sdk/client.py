@@ -28,6 +28,7 @@ from client_sdk.errors import (
     LobbyUnavailable,
     Malformed,
     NotFound,
+    PlaylinkError,
     TokenRefused,
     UntrustedLobby,
     WrongAudience,
@@ -35,7 +36,7 @@ from client_sdk.errors import (
 )
 from client_sdk.jwks import REFETCH_INTERVAL_S, JWKSCache
 from client_sdk.verify import LEEWAY_S, JoinClaims, TokenVerifier, read_unverified
-from launcher.errors import ClientUnavailable, MessageRefused, URLRefused
+from launcher.errors import ClientUnavailable, LauncherError, MessageRefused, URLRefused
 from launcher.ipc import JoinListener
 from launcher.urls import REDACTED, Join, normalize_lobby
 
@@ -157,7 +158,10 @@ class JoinStream:
         self._queue.put_nowait(incoming)
 
     async def __aenter__(self) -> JoinStream:
-        await self.listener.start()
+        try:
+            await self.listener.start()
+        except LauncherError as exc:
+            raise PlaylinkError(str(exc), reason=exc.reason) from None
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
