@@ -6,18 +6,23 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
 from lobby.errors import install_error_handlers
 from lobby.keys import KeyRing
 from lobby.middleware.body_limit import BodyLimitMiddleware
+from lobby.middleware.security_headers import SecurityHeadersMiddleware
 from lobby.routes import games, health, jwks, players, servers, sessions, tokens
 from lobby.settings import PURGE_INTERVAL_S, Settings
 from lobby.state import Lobby
 from lobby.store import Store, store_from_url
 
 log = logging.getLogger("lobby")
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 async def _purge_forever(store: Store, clock: Lobby) -> None:
@@ -27,6 +32,11 @@ async def _purge_forever(store: Store, clock: Lobby) -> None:
             await store.purge(clock.now())
         except Exception as exc:
             log.warning("purge failed: %s", type(exc).__name__)
+
+
+async def _index() -> FileResponse:
+    """The web lobby's page: static HTML that talks to this API."""
+    return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -58,5 +68,8 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     for module in (tokens, games, servers, sessions, players, jwks, health):
         app.include_router(module.router)
+    app.add_api_route("/", _index, include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
