@@ -29,6 +29,8 @@ def forge(
     body = {**claims, **changes}
     body = {name: value for name, value in body.items() if value is not None}
     signing_key = key if key is not None else ec.generate_private_key(ec.SECP256R1())
+    if algorithm == "none":
+        signing_key = None
     return jwt.encode(body, signing_key, algorithm=algorithm, headers={"kid": kid, "typ": typ})  # type: ignore[arg-type]
 
 

@@ -1,0 +1,91 @@
+"""The game-client side: previews for the prompt, ack, the handshake's refusals, single instance."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import httpx
+import pytest
+
+from client_sdk import (
+    AsyncGameClient,
+    IncomingJoin,
+    PlaylinkError,
+    Replayed,
+    UntrustedLobby,
+    WrongAudience,
+)
+from tests.support.lobby import LobbyProcess, add_server, join, new_player
+
+from .conftest import SCHEME, Desktop, game_host
+
+
+def test_a_preview_reads_claims_without_trust_and_never_shows_the_token() -> None:
+    garbage = IncomingJoin("https://lobby.example", "eyJhbGciOiJub25lIn0.bm90IGpzb24.c2ln")
+    assert garbage.preview.player_name is None
+    assert garbage.seconds_left() is None
+    assert garbage.prompt() == "Join an unknown server as an unknown player?"
+    assert "c2ln" not in repr(garbage)
+
+
+async def test_a_preview_counts_down_to_the_tokens_expiry(lobby: LobbyProcess, api: httpx.Client) -> None:
+    token = join(api, new_player(api), add_server(api))
+    incoming = IncomingJoin(lobby.url, token)
+    left = incoming.seconds_left()
+    assert left is not None
+    assert 100 < left <= 120
+    assert incoming.seconds_left(now=incoming.preview.expires_at + 1) == 0.0  # type: ignore[operator]
+
+
+async def test_ack_posts_the_token_to_the_pinned_lobby_and_tolerates_a_missing_endpoint(
+    lobby: LobbyProcess, api: httpx.Client
+) -> None:
+    token = join(api, new_player(api), add_server(api))
+    endpoint_exists = api.post("/v1/joins/ack", json={"token": "x.y.z"}).status_code != 404
+    async with AsyncGameClient(SCHEME, lobby.url) as client:
+        assert await client.ack(IncomingJoin(lobby.url, token)) is endpoint_exists
+        with pytest.raises(UntrustedLobby):
+            await client.ack(IncomingJoin("https://elsewhere.example", token))
+
+
+async def test_the_game_servers_refusal_reaches_the_client_as_its_exception(
+    lobby: LobbyProcess, api: httpx.Client
+) -> None:
+    named, other = add_server(api), add_server(api)
+    token = join(api, new_player(api), named)
+    async with (
+        game_host(lobby.url, named) as host,
+        game_host(lobby.url, other) as wrong_host,
+        AsyncGameClient(SCHEME, lobby.url) as client,
+    ):
+        verified = await client.verify(IncomingJoin(lobby.url, token))
+        connection = await client.connect(verified)
+        await connection.aclose()
+        with pytest.raises(Replayed):
+            await client.connect(verified)
+        misdirected = replace(verified, claims=replace(verified.claims, srv=other.address))
+        with pytest.raises(WrongAudience):
+            await client.connect(misdirected)
+    assert host.refused == ["replayed"]
+    assert wrong_host.refused == ["wrong_audience"]
+
+
+async def test_a_second_listener_for_the_same_scheme_is_refused_as_a_conflict(
+    lobby: LobbyProcess, desktop: Desktop
+) -> None:
+    async with AsyncGameClient(SCHEME, lobby.url) as client, client.listen():
+        with pytest.raises(PlaylinkError) as caught:
+            async with client.listen():
+                pass
+        assert caught.value.reason == "conflict"
+
+
+async def test_the_iterator_ends_when_the_stream_closes(lobby: LobbyProcess, desktop: Desktop) -> None:
+    async with AsyncGameClient(SCHEME, lobby.url) as client:
+        stream = client.listen()
+        async with stream:
+            pending = asyncio.ensure_future(anext(stream))
+            await asyncio.sleep(0.05)
+        with pytest.raises(StopAsyncIteration):
+            await pending

@@ -1,0 +1,151 @@
+"""The game-server side: heartbeats that survive an outage, the policy switch, leaves, registration."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from client_sdk import (
+    AsyncGameServer,
+    LobbyUnavailable,
+    Policy,
+    Replayed,
+    Unauthorized,
+    WrongAudience,
+)
+from tests.support.lobby import ADMIN_TOKEN, LobbyProcess, add_server, free_port, join, new_player, unique
+
+
+async def eventually(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
+    """Wait until `condition()` holds."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+async def test_heartbeats_back_off_while_the_lobby_is_down_and_recover_when_it_returns(
+    start_lobby: Callable[..., LobbyProcess],
+) -> None:
+    lobby = start_lobby()
+    with httpx.Client(base_url=lobby.url, timeout=10) as api:
+        server = add_server(api)
+    options = {"heartbeat_interval_s": 0.1, "backoff_first_s": 0.05, "backoff_max_s": 0.4}
+    async with AsyncGameServer(lobby.url, server.id, server.secret, **options) as sdk:  # type: ignore[arg-type]
+        state = sdk.heartbeat_state
+        await eventually(lambda: state.sent >= 2, "heartbeats")
+        lobby.stop()
+
+        await eventually(lambda: state.consecutive_failures >= 4, "failed heartbeats")
+        assert state.last_error == "lobby_unavailable"
+        assert 0.2 <= state.next_delay_s <= 0.4, "doubling from 0.05 s, capped at 0.4 s, jittered"
+        sent = state.sent
+
+        start_lobby(data_dir=lobby.data_dir, port=lobby.port)
+        await eventually(lambda: state.sent > sent, "a heartbeat after the lobby came back")
+        assert (state.consecutive_failures, state.next_delay_s) == (0, 0.1)
+        with httpx.Client(base_url=lobby.url, timeout=10) as api:
+            assert api.get(f"/v1/games/{server.id}").json()["status"] == "online"
+
+
+async def test_online_policy_redeems_at_the_lobby_which_refuses_the_replay(
+    lobby: LobbyProcess, api: httpx.Client
+) -> None:
+    server, player = add_server(api), new_player(api)
+    token = join(api, player, server)
+    async with AsyncGameServer(lobby.url, server.id, server.secret) as sdk:
+        admitted = await sdk.admit(token)
+        assert (admitted.player.id, admitted.game, admitted.online) == (player.id, server.id, True)
+        assert admitted.expires_at > time.time()
+        assert sdk.players == {player.id: admitted.player}
+        with pytest.raises(Replayed):
+            await sdk.admit(token)
+    assert {"id": player.id, "name": player.name} in api.get(f"/v1/games/{server.id}").json()["members"]
+
+
+async def test_the_lobby_refuses_a_token_redeemed_by_a_server_it_does_not_name(
+    lobby: LobbyProcess, api: httpx.Client
+) -> None:
+    named, other = add_server(api), add_server(api)
+    token = join(api, new_player(api), named)
+    async with AsyncGameServer(lobby.url, other.id, other.secret) as sdk:
+        with pytest.raises(WrongAudience) as caught:
+            await sdk.redeem(token)
+        assert caught.value.status == 403
+        with pytest.raises(WrongAudience):
+            await sdk.verify(token)
+
+
+async def test_offline_policy_never_asks_the_lobby_so_the_player_is_not_a_member_there(
+    lobby: LobbyProcess, api: httpx.Client
+) -> None:
+    server, player = add_server(api), new_player(api)
+    token = join(api, player, server)
+    async with AsyncGameServer(lobby.url, server.id, server.secret, policy=Policy.OFFLINE) as sdk:
+        admitted = await sdk.admit(token)
+        assert (admitted.player.id, admitted.online) == (player.id, False)
+    assert api.get(f"/v1/games/{server.id}").json()["members"] == []
+
+
+async def test_fallback_policy_redeems_online_and_verifies_offline_only_when_the_lobby_is_unreachable(
+    start_lobby: Callable[..., LobbyProcess],
+) -> None:
+    lobby = start_lobby()
+    with httpx.Client(base_url=lobby.url, timeout=10) as api:
+        server = add_server(api)
+        before, during, spare = (join(api, new_player(api), server) for _ in range(3))
+    fallback = Policy.ONLINE_WITH_FALLBACK
+    async with (
+        AsyncGameServer(lobby.url, server.id, server.secret, policy=fallback) as sdk,
+        AsyncGameServer(lobby.url, server.id, server.secret, policy=Policy.ONLINE) as online_only,
+    ):
+        assert (await sdk.admit(before)).online is True
+        lobby.stop()
+
+        assert (await sdk.admit(during)).online is False
+        with pytest.raises(Replayed):
+            await sdk.admit(during)
+        with pytest.raises(Replayed):
+            await sdk.admit(before)
+        with pytest.raises(LobbyUnavailable) as caught:
+            await online_only.admit(spare)
+        assert caught.value.reason == "lobby_unavailable"
+
+
+async def test_a_leave_frees_the_slot_at_the_lobby_and_a_second_leave_says_false(
+    lobby: LobbyProcess, api: httpx.Client
+) -> None:
+    server, player = add_server(api, capacity=1), new_player(api)
+    async with AsyncGameServer(lobby.url, server.id, server.secret) as sdk:
+        await sdk.redeem(join(api, player, server))
+        assert await sdk.leave(player.id) is True
+        assert sdk.players == {}
+        assert api.get(f"/v1/games/{server.id}").json()["members"] == []
+        assert await sdk.leave(player.id) is False
+        join(api, new_player(api), server)
+
+
+async def test_a_server_registered_on_start_is_listed_and_deregistered_on_shutdown(
+    lobby: LobbyProcess, api: httpx.Client
+) -> None:
+    name, address = unique("registered"), f"127.0.0.1:{free_port()}"
+    sdk = await AsyncGameServer.register(
+        lobby.url, admin_token=ADMIN_TOKEN, name=name, address=address, capacity=3
+    )
+    async with sdk:
+        await asyncio.sleep(0.1)
+        game = api.get(f"/v1/games/{sdk.id}").json()
+        assert (game["name"], game["address"], game["status"]) == (name, address, "online")
+    assert api.get(f"/v1/games/{sdk.id}").status_code == 404
+
+
+async def test_registering_with_a_wrong_admin_token_is_unauthorized(lobby: LobbyProcess) -> None:
+    with pytest.raises(Unauthorized) as caught:
+        await AsyncGameServer.register(
+            lobby.url, admin_token="wrong-token-0123456789", name="x", address="127.0.0.1:1", capacity=1
+        )
+    assert caught.value.status == 401

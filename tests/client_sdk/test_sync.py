@@ -1,0 +1,63 @@
+"""The blocking flavours run the same core: a sync game server and a sync game client, end to end."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from client_sdk import GameClient, GameServer, Policy, Replayed
+from tests.support.lobby import (
+    ADMIN_TOKEN,
+    LobbyProcess,
+    Server,
+    add_server,
+    free_port,
+    join,
+    new_player,
+    unique,
+)
+
+from .conftest import SCHEME, Desktop, game_host
+
+
+def test_a_sync_game_server_registers_redeems_verifies_leaves_and_deregisters(
+    lobby: LobbyProcess, api: httpx.Client
+) -> None:
+    options = {"name": unique("sync"), "address": f"127.0.0.1:{free_port()}", "capacity": 2}
+    with GameServer.register(lobby.url, admin_token=ADMIN_TOKEN, policy=Policy.OFFLINE, **options) as server:
+        stub = Server(server.id, "", options["address"])
+        player = new_player(api)
+        online = server.redeem(join(api, player, stub))
+        assert (online.player.id, online.online) == (player.id, True)
+        token = join(api, new_player(api), stub)
+        assert server.admit(token).online is False
+        with pytest.raises(Replayed):
+            server.verify(token)
+        assert server.leave(player.id) is True
+    assert api.get(f"/v1/games/{stub.id}").status_code == 404
+
+
+async def test_a_sync_game_client_polls_a_join_from_the_launcher_verifies_and_connects(
+    lobby: LobbyProcess, api: httpx.Client, desktop: Desktop
+) -> None:
+    desktop.install(lobby.url)
+    server, player = add_server(api), new_player(api)
+    async with game_host(lobby.url, server) as host:
+        client = GameClient(SCHEME, lobby.url)
+        try:
+            await asyncio.to_thread(client.start)
+            assert client.poll() is None
+            issued = api.post(f"/v1/games/{server.id}/join", headers=player.auth).json()
+            code, stderr = await desktop.open(issued["launch_url"])
+            assert code == 0, stderr
+            join_ = await asyncio.to_thread(client.poll, 5)
+            assert join_ is not None
+            verified = await asyncio.to_thread(client.verify, join_)
+            sock, admitted = await asyncio.to_thread(client.connect, verified)
+            sock.close()
+            assert admitted.id == player.id
+        finally:
+            await asyncio.to_thread(client.close)
+    assert [a.player.id for a in host.admitted] == [player.id]
