@@ -6,10 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from tests.support.lobby import ROOT, LobbyProcess, Server, add_server, join, new_player
+from tests.support.lobby import LobbyProcess, Server, add_server, join, new_player, redeem, run_cli
 
 JOIN_TYPE = "playlink-join+jwt"
 REQUIRED_CLAIMS = ("iss", "sub", "name", "aud", "srv", "iat", "nbf", "exp", "jti")
@@ -41,14 +38,6 @@ def compact(header: dict, claims: dict, signature: bytes) -> str:
     body = b64url(json.dumps(claims).encode())
     return f"{head}.{body}.{b64url(signature)}"
 
-
-def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOBBY_")}
-    env["LOBBY_DATA_DIR"] = str(data_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "lobby", *args],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=30, check=False,
-    )
 
 
 def es256(header: dict, claims: dict, key: ec.EllipticCurvePrivateKey) -> str:
@@ -121,9 +110,6 @@ def state_of(client: httpx.Client, server: Server) -> tuple:
     game = client.get(f"/v1/games/{server.id}").json()
     return game["players"], game["reserved"], game["members"]
 
-
-def redeem(client: httpx.Client, server: Server, token: str) -> httpx.Response:
-    return client.post("/v1/tokens/redeem", json={"token": token}, headers=server.auth)
 
 
 def assert_refused_without_change(

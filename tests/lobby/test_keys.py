@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import stat
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,16 +11,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.support.lobby import ROOT, LobbyProcess, add_server, join, new_player
-
-
-def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOBBY_")}
-    env["LOBBY_DATA_DIR"] = str(data_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "lobby", *args],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=30, check=False,
-    )
+from tests.support.lobby import LobbyProcess, add_server, join, new_player, redeem, run_cli
 
 
 def listed(data_dir: Path) -> dict[str, str]:
@@ -44,9 +32,6 @@ def kid_of(token: str) -> str:
 def published_kids(lobby_url: str) -> list[str]:
     return [k["kid"] for k in httpx.get(lobby_url + "/.well-known/jwks.json").json()["keys"]]
 
-
-def redeem(client: httpx.Client, server, token: str) -> httpx.Response:
-    return client.post("/v1/tokens/redeem", json={"token": token}, headers=server.auth)
 
 
 @dataclass(frozen=True)

@@ -2,37 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.lobby import (
     ADMIN,
-    ROOT,
     LobbyProcess,
     Server,
     add_server,
     free_port,
     join,
     new_player,
+    redeem,
+    run_cli,
     unique,
 )
-
-
-def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOBBY_")}
-    env["LOBBY_DATA_DIR"] = str(data_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "lobby", *args],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=30, check=False,
-    )
 
 
 def assert_problem(r: httpx.Response, status: int, reason: str) -> None:
@@ -50,9 +38,6 @@ def game(client: httpx.Client, server: Server) -> dict:
 def listed_status(client: httpx.Client, server: Server) -> str:
     return next(g for g in client.get("/v1/games").json()["games"] if g["id"] == server.id)["status"]
 
-
-def redeem(client: httpx.Client, server: Server, token: str) -> httpx.Response:
-    return client.post("/v1/tokens/redeem", json={"token": token}, headers=server.auth)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 8.0) -> None:

@@ -161,3 +161,23 @@ def join(client: httpx.Client, player: LoggedIn, server: Server) -> str:
     r = client.post(f"/v1/games/{server.id}/join", headers=player.auth)
     assert r.status_code == 201, r.text
     return r.json()["token"]
+
+
+def redeem(client: httpx.Client, server: Server, token: str) -> httpx.Response:
+    """Redeem `token` as `server`."""
+    return client.post("/v1/tokens/redeem", json={"token": token}, headers=server.auth)
+
+
+def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real `lobby` command on `data_dir` and capture what it prints."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOBBY_")}
+    env["LOBBY_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "lobby", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
