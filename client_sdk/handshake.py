@@ -14,6 +14,7 @@ import json
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from client_sdk.errors import HandshakeFailed, Malformed, PlaylinkError, error_for_reason
 
@@ -23,8 +24,7 @@ TIMEOUT_S = 5.0
 MAX_REASON_CHARS = 64
 
 
-@dataclass(frozen=True)
-class Player:
+class Player(NamedTuple):
     """A player as the lobby names them: id and display name."""
 
     id: str

@@ -17,6 +17,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import httpx
 
@@ -53,8 +54,7 @@ class Policy(enum.Enum):
     """Redeem at the lobby; verify locally only when the lobby cannot be reached."""
 
 
-@dataclass(frozen=True)
-class Admission:
+class Admission(NamedTuple):
     """A player admitted by a join token, and how: `online` (redeemed) or offline (verified)."""
 
     player: Player

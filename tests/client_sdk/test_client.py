@@ -64,7 +64,7 @@ async def test_the_game_servers_refusal_reaches_the_client_as_its_exception(
         await connection.aclose()
         with pytest.raises(Replayed):
             await client.connect(verified)
-        misdirected = replace(verified, claims=replace(verified.claims, srv=other.address))
+        misdirected = replace(verified, claims=verified.claims._replace(srv=other.address))
         with pytest.raises(WrongAudience):
             await client.connect(misdirected)
     assert host.refused == ["replayed"]
