@@ -21,6 +21,7 @@ JOIN_TOKEN_TYPE = "playlink-join+jwt"  # noqa: S105 - a media type, not a secret
 ALGORITHM = "ES256"
 REQUIRED_CLAIMS = ("iss", "sub", "name", "aud", "srv", "iat", "nbf", "exp", "jti")
 STRING_CLAIMS = ("iss", "sub", "name", "aud", "srv", "jti")
+TIME_CLAIMS = ("iat", "nbf", "exp")
 JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 JTI_BYTES = 16
 
@@ -149,4 +150,7 @@ def _typed_claims(claims: dict[str, Any]) -> JoinClaims:
     for name in STRING_CLAIMS:
         if not isinstance(claims.get(name), str) or not claims[name]:
             raise TokenError("malformed", f"claim {name} must be a non-empty string")
+    for name in TIME_CLAIMS:
+        if type(claims.get(name)) is not int:
+            raise TokenError("malformed", f"claim {name} must be an integer NumericDate")
     return JoinClaims(**{name: claims[name] for name in REQUIRED_CLAIMS})

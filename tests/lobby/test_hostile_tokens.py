@@ -213,7 +213,7 @@ def test_token_missing_a_required_claim_is_malformed(client, genuine, claim):
     ("claim", "value"),
     [("sub", 12345), ("name", ["Mallory"]), ("srv", {"host": "x"}), ("jti", 7), ("iss", None),
      ("exp", "later"), ("nbf", "now"), ("iat", [1]), ("sub", ""), ("jti", ""),
-     ("exp", 1e400), ("name", "")],
+     ("exp", 1e400), ("name", ""), ("exp", "9999999999"), ("iat", True), ("nbf", 1.5)],
 )
 def test_token_with_a_mistyped_claim_is_malformed(client, genuine, claim, value):
     hostile = genuine.with_claims(**{claim: value})
