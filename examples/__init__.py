@@ -1,0 +1,1 @@
+"""Example programs built on Playlink: games that show the whole join path working."""
