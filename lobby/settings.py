@@ -58,8 +58,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_urls(self) -> Self:
-        if self.store and not self.store.startswith("sqlite:///"):
-            raise ValueError("LOBBY_STORE must be sqlite:///path (the only store built so far)")
+        if self.store and not self.store.startswith(("sqlite:///", "redis://", "rediss://")):
+            raise ValueError("LOBBY_STORE must be sqlite:///path or redis[s]://host:port/db")
         if self.public_url:
             parts = urlsplit(self.public_url)
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:

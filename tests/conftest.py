@@ -1,4 +1,4 @@
-"""Fixtures shared by every test: real lobby processes on loopback."""
+"""Fixtures shared by every test: real lobby and Redis processes on loopback."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.support.lobby import LobbyProcess
+from tests.support.redis import RedisProcess
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +43,11 @@ def start_lobby(tmp_path: Path) -> Iterator[object]:
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    """One real `redis-server` for the whole session; tests isolate themselves by key prefix or db."""
+    process = RedisProcess(tmp_path_factory.mktemp("redis")).start()
+    yield process
+    process.stop()

@@ -13,6 +13,7 @@ from lobby.store.base import (
     ServerFacts,
     Store,
 )
+from lobby.store.redis import RedisStore
 from lobby.store.sqlite import SqliteStore
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "Player",
     "RedeemOutcome",
     "RedeemResult",
+    "RedisStore",
     "Reservation",
     "ServerFacts",
     "SqliteStore",
@@ -32,4 +34,6 @@ def store_from_url(url: str) -> Store:
     """Build the store a `LOBBY_STORE` URL names (not yet opened)."""
     if url.startswith("sqlite:///"):
         return SqliteStore(Path(url.removeprefix("sqlite://")))
+    if url.startswith(("redis://", "rediss://")):
+        return RedisStore(url)
     raise ValueError(f"unsupported store URL scheme in {url.split(':', 1)[0]!r}")

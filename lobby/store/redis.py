@@ -1,0 +1,384 @@
+"""The Redis store: several lobby instances on several hosts share one Redis.
+
+Every key lives under a prefix (`playlink:` by default):
+
+    layout                  string  the key layout's version (a newer one is refused)
+    player:<id>             hash    name, password_hash, created_at
+    player-name:<casefold>  string  the id of the player with that name (SET NX: names are unique)
+    session:<hash hex>      hash    player_id, player_name, expires_at; the key expires then too
+    servers                 zset    server ids scored by registration order (oldest first)
+    server-seq              string  the counter behind that order
+    server:<id>             hash    name, address, capacity, secret_hash, players, last_seen
+    server:<id>:pending     zset    jtis of unredeemed, unreplaced reservations scored by expires_at
+    server:<id>:holds       hash    player id -> jti of that player's latest reservation there
+    server:<id>:members     hash    player id -> "<joined_at> <name>"
+    reservation:<jti>       hash    server_id, player_id, player_name, digest, kid, expires_at and,
+                                    once redeemed, redeemed_at (the redemption mark)
+
+A reservation counts against capacity while its jti is pending with a score above now. Replacing
+or redeeming it takes it out of `pending`, so a replaced token stops redeeming; a reservation key,
+and its pending entry, are forgotten `RESERVATION_RETENTION_S` after the token expires (the key by
+its TTL). Operations that change several keys together are Lua scripts, each given every key it
+touches: `reserve` (count and hold a slot) and `redeem` (exactly once) above all, so any number of
+instances never overfill a server nor redeem a token twice. A server's presence is its `last_seen`
+(`offline` past the heartbeat timeout, as in SQLite). Any Redis failure or timeout is `Unavailable`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from lobby.errors import Conflict, NotFound, Unavailable
+from lobby.store.base import (
+    GameServer,
+    Player,
+    RedeemOutcome,
+    RedeemResult,
+    Reservation,
+    ServerFacts,
+)
+
+PREFIX = "playlink:"
+LAYOUT_VERSION = 1
+RESERVATION_RETENTION_S = 600  # past the token's exp: far beyond any clock leeway
+SOCKET_TIMEOUT_S = 2.0
+CONNECT_TIMEOUT_S = 1.0
+HEALTH_CHECK_INTERVAL_S = 5
+MAX_CONNECTIONS = 64
+POOL_WAIT_S = 2.0
+# No command is retried: a script whose reply was lost may have run, and must not run twice.
+
+SERVER_FIELDS = ("name", "address", "capacity", "players", "last_seen")
+
+SCRIPTS = {
+    "create_player": """
+        if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+        redis.call('HSET', KEYS[2], 'name', ARGV[2], 'password_hash', ARGV[3], 'created_at', ARGV[4])
+        return 1
+    """,
+    "create_session": """
+        local name = redis.call('HGET', KEYS[2], 'name')
+        if not name then return 0 end
+        redis.call('HSET', KEYS[1], 'player_id', ARGV[1], 'player_name', name, 'expires_at', ARGV[2])
+        redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+        return 1
+    """,
+    "create_server": """
+        if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+        redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[1]), ARGV[1])
+        redis.call('HSET', KEYS[3], 'name', ARGV[2], 'address', ARGV[3], 'capacity', ARGV[4],
+                   'secret_hash', ARGV[5], 'players', ARGV[6], 'last_seen', ARGV[7])
+        return 1
+    """,
+    "heartbeat": """
+        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+        redis.call('HSET', KEYS[1], 'players', ARGV[1], 'last_seen', ARGV[2])
+        return 1
+    """,
+    "delete_server": """
+        if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+        redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+        redis.call('ZREM', KEYS[5], ARGV[1])
+        return 1
+    """,
+    # KEYS: server, pending, holds, reservation. ARGV: jti, server id, player id, player name, digest,
+    # kid, expires_at, now, heartbeat timeout, the score up to which pending entries are forgotten,
+    # and when the reservation key expires (ms since the epoch).
+    "reserve": """
+        local s = redis.call('HMGET', KEYS[1], 'capacity', 'players', 'last_seen')
+        if not s[1] then return 'not_found' end
+        local now = tonumber(ARGV[8])
+        redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[10])
+        if now - tonumber(s[3]) > tonumber(ARGV[9]) then return 'server_offline' end
+        local held = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[8], '+inf')
+        local old = redis.call('HGET', KEYS[3], ARGV[3])
+        local old_expiry = old and tonumber(redis.call('ZSCORE', KEYS[2], old))
+        if old_expiry and old_expiry > now then held = held - 1 end
+        if tonumber(s[2]) + held >= tonumber(s[1]) then return 'server_full' end
+        if old then redis.call('ZREM', KEYS[2], old) end
+        redis.call('HSET', KEYS[4], 'server_id', ARGV[2], 'player_id', ARGV[3], 'player_name', ARGV[4],
+                   'digest', ARGV[5], 'kid', ARGV[6], 'expires_at', ARGV[7])
+        redis.call('PEXPIREAT', KEYS[4], ARGV[11])
+        redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
+        redis.call('HSET', KEYS[3], ARGV[3], ARGV[1])
+        return 'ok'
+    """,
+    # KEYS: reservation, server, pending, holds, members. ARGV: digest, server id, now, jti.
+    # The digests are compared in constant time (a byte-wise OR of XORs).
+    "redeem": """
+        local r = redis.call('HMGET', KEYS[1], 'server_id', 'player_id', 'player_name', 'digest', 'kid',
+                             'expires_at', 'redeemed_at')
+        local given, diff = ARGV[1], 0
+        if not r[4] or #r[4] ~= #given then return {'not_issued'} end
+        for i = 1, #given do
+            diff = bit.bor(diff, bit.bxor(string.byte(r[4], i), string.byte(given, i)))
+        end
+        if diff ~= 0 then return {'not_issued'} end
+        local found = {r[1], r[2], r[3], r[5], r[6]}
+        if r[1] ~= ARGV[2] then return {'wrong_audience', found} end
+        if redis.call('EXISTS', KEYS[2]) == 0 then return {'not_issued'} end
+        if r[7] then return {'replayed', found} end
+        if not redis.call('ZSCORE', KEYS[3], ARGV[4]) then return {'not_issued'} end
+        if tonumber(ARGV[3]) >= tonumber(r[6]) then return {'expired', found} end
+        redis.call('HSET', KEYS[1], 'redeemed_at', ARGV[3])
+        redis.call('ZREM', KEYS[3], ARGV[4])
+        if redis.call('HGET', KEYS[4], r[2]) == ARGV[4] then redis.call('HDEL', KEYS[4], r[2]) end
+        if redis.call('HSETNX', KEYS[5], r[2], ARGV[3] .. ' ' .. r[3]) == 1 then
+            redis.call('HINCRBY', KEYS[2], 'players', 1)
+        end
+        return {'redeemed', found}
+    """,
+    "leave": """
+        if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+        local players = tonumber(redis.call('HGET', KEYS[2], 'players'))
+        if players and players > 0 then redis.call('HSET', KEYS[2], 'players', players - 1) end
+        return 1
+    """,
+    "purge_server": """
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+        local holds = redis.call('HGETALL', KEYS[2])
+        for i = 1, #holds, 2 do
+            if not redis.call('ZSCORE', KEYS[1], holds[i + 1]) then redis.call('HDEL', KEYS[2], holds[i]) end
+        end
+        return 0
+    """,
+}
+
+
+@contextlib.contextmanager
+def _reachable() -> Iterator[None]:
+    """Turn a Redis failure or timeout into `Unavailable`."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise Unavailable(f"the store failed: {type(exc).__name__}") from None
+
+
+def _text(value: bytes | None) -> str:
+    return (value or b"").decode("utf-8")
+
+
+def _server(
+    server_id: str, fields: Sequence[bytes | None], reserved: int, members: tuple[Player, ...] = ()
+) -> GameServer:
+    name, address, capacity, players, last_seen = fields
+    return GameServer(
+        server_id, _text(name), _text(address), int(capacity or 0), int(players or 0), reserved,
+        float(last_seen or 0), members,
+    )
+
+
+def _members(raw: dict[bytes, bytes]) -> tuple[Player, ...]:
+    joined = []
+    for pid, value in raw.items():
+        at, _, name = value.decode("utf-8").partition(" ")
+        joined.append((float(at), Player(pid.decode("utf-8"), name)))
+    return tuple(player for _at, player in sorted(joined, key=lambda item: item[0]))
+
+
+class RedisStore:
+    """The `Store` on Redis through one connection pool; every lobby instance may use the same Redis."""
+
+    def __init__(self, url: str, prefix: str = PREFIX) -> None:
+        self.url = url
+        self.prefix = prefix
+        self._redis: Redis | None = None
+        self._scripts: dict[str, AsyncScript] = {}
+
+    def _key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    def _server_keys(self, server_id: str, *parts: str) -> list[str]:
+        base = self._key("server", server_id)
+        return [f"{base}:{part}" if part else base for part in parts]
+
+    @property
+    def _client(self) -> Redis:
+        if self._redis is None:
+            raise Unavailable("the store is closed")
+        return self._redis
+
+    async def _run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        client = self._client
+        with _reachable():
+            return await self._scripts[script](keys=keys, args=args, client=client)
+
+    async def open(self) -> None:
+        """Create the pool, register the scripts, and check the key layout's version."""
+        pool = BlockingConnectionPool.from_url(
+            self.url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=POOL_WAIT_S,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            health_check_interval=HEALTH_CHECK_INTERVAL_S,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._redis = Redis(connection_pool=pool)
+        self._scripts = {name: self._redis.register_script(src) for name, src in SCRIPTS.items()}
+        with _reachable():
+            await self._redis.set(self._key("layout"), LAYOUT_VERSION, nx=True)
+            found = int(await self._redis.get(self._key("layout")) or 0)
+        if found > LAYOUT_VERSION:
+            await self.close()
+            raise RuntimeError(f"redis key layout {found} is newer than this lobby ({LAYOUT_VERSION})")
+
+    async def close(self) -> None:
+        """Disconnect every pooled connection."""
+        if self._redis is not None:
+            redis, self._redis = self._redis, None
+            with contextlib.suppress(RedisError, OSError):
+                await redis.aclose()
+
+    async def ping(self) -> None:
+        """Answer when Redis does."""
+        client = self._client
+        with _reachable():
+            await client.ping()
+
+    async def create_player(self, player: Player, password_hash: str, now: float) -> None:
+        """Add a player; `Conflict` when the name is taken."""
+        keys = [self._key("player-name", player.name.casefold()), self._key("player", player.id)]
+        if not await self._run("create_player", keys, [player.id, player.name, password_hash, now]):
+            raise Conflict("that name is taken")
+
+    async def player_credentials(self, name: str) -> tuple[Player, str] | None:
+        """The player called `name` and their password hash."""
+        client = self._client
+        with _reachable():
+            pid = await client.get(self._key("player-name", name.casefold()))
+            if pid is None:
+                return None
+            found = await client.hmget(self._key("player", pid.decode()), "name", "password_hash")
+        player_name, password_hash = found
+        if player_name is None or password_hash is None:
+            return None
+        return Player(pid.decode(), player_name.decode()), password_hash.decode()
+
+    async def create_session(self, token_hash: bytes, player_id: str, expires_at: float) -> None:
+        """Remember a session until it expires."""
+        keys = [self._key("session", token_hash.hex()), self._key("player", player_id)]
+        if not await self._run("create_session", keys, [player_id, expires_at, int(expires_at * 1000)]):
+            raise NotFound("no such player")
+
+    async def session_player(self, token_hash: bytes, now: float) -> Player | None:
+        """The player of a live session."""
+        client = self._client
+        with _reachable():
+            pid, name, expires_at = await client.hmget(
+                self._key("session", token_hash.hex()), "player_id", "player_name", "expires_at"
+            )
+        if pid is None or name is None or float(expires_at or 0) <= now:
+            return None
+        return Player(pid.decode(), name.decode())
+
+    async def delete_session(self, token_hash: bytes) -> None:
+        """Revoke a session."""
+        client = self._client
+        with _reachable():
+            await client.delete(self._key("session", token_hash.hex()))
+
+    async def create_server(self, server: GameServer, secret_hash: bytes) -> None:
+        """Register a game server, last in the listing order."""
+        s = server
+        keys = [self._key("server-seq"), self._key("servers"), self._key("server", s.id)]
+        args = [s.id, s.name, s.address, s.capacity, secret_hash, s.players, s.last_seen]
+        if not await self._run("create_server", keys, args):
+            raise Conflict("that server id is taken")
+
+    async def server_facts(self, server_id: str) -> ServerFacts | None:
+        """The address and secret hash of a server."""
+        client = self._client
+        with _reachable():
+            address, secret = await client.hmget(self._key("server", server_id), "address", "secret_hash")
+        if address is None or secret is None:
+            return None
+        return ServerFacts(address.decode(), secret)
+
+    async def get_server(self, server_id: str, now: float) -> GameServer | None:
+        """One server with its live counts and members, read in one transaction."""
+        server, pending, members = self._server_keys(server_id, "", "pending", "members")
+        client = self._client
+        with _reachable():
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.hmget(server, *SERVER_FIELDS)
+                pipe.zcount(pending, f"({now!r}", "+inf")
+                pipe.hgetall(members)
+                fields, reserved, joined = await pipe.execute()
+        if fields[0] is None:
+            return None
+        return _server(server_id, fields, reserved, _members(joined))
+
+    async def list_servers(self, now: float) -> list[GameServer]:
+        """Every server with its live counts, oldest first."""
+        client = self._client
+        with _reachable():
+            ids = [raw.decode() for raw in await client.zrange(self._key("servers"), 0, -1)]
+            async with client.pipeline(transaction=True) as pipe:
+                for sid in ids:
+                    server, pending = self._server_keys(sid, "", "pending")
+                    pipe.hmget(server, *SERVER_FIELDS)
+                    pipe.zcount(pending, f"({now!r}", "+inf")
+                replies = await pipe.execute()
+        found = zip(ids, replies[0::2], replies[1::2], strict=True)
+        return [_server(sid, fields, reserved) for sid, fields, reserved in found if fields[0] is not None]
+
+    async def heartbeat(self, server_id: str, players: int, now: float) -> bool:
+        """Mark a server alive with its player count."""
+        return bool(await self._run("heartbeat", [self._key("server", server_id)], [players, now]))
+
+    async def delete_server(self, server_id: str) -> bool:
+        """Deregister a server with its reservations and members."""
+        keys = [*self._server_keys(server_id, "", "pending", "holds", "members"), self._key("servers")]
+        return bool(await self._run("delete_server", keys, [server_id]))
+
+    async def reserve(self, reservation: Reservation, now: float, heartbeat_timeout_s: float) -> None:
+        """Hold a slot, or raise why not; atomic across every instance on this Redis."""
+        r = reservation
+        keys = [*self._server_keys(r.server_id, "", "pending", "holds"), self._key("reservation", r.jti)]
+        forget_at_ms = int((r.expires_at + RESERVATION_RETENTION_S) * 1000)
+        args = [
+            r.jti, r.server_id, r.player.id, r.player.name, r.digest, r.kid, r.expires_at,
+            now, heartbeat_timeout_s, now - RESERVATION_RETENTION_S, forget_at_ms,
+        ]
+        outcome = (await self._run("reserve", keys, args)).decode()
+        if outcome == "not_found":
+            raise NotFound("no such game server")
+        if outcome != "ok":
+            status = outcome.removeprefix("server_")
+            raise Conflict(f"the game server is {status}", outcome)
+
+    async def redeem(self, jti: str, digest: bytes, server_id: str, now: float) -> RedeemResult:
+        """Atomically redeem the reservation of `jti`: of concurrent attempts, exactly one wins."""
+        keys = [
+            self._key("reservation", jti),
+            *self._server_keys(server_id, "", "pending", "holds", "members"),
+        ]
+        reply = await self._run("redeem", keys, [digest, server_id, now, jti])
+        outcome = RedeemOutcome(reply[0].decode())
+        if len(reply) < 2:
+            return RedeemResult(outcome)
+        sid, pid, name, kid, expires_at = (value.decode() for value in reply[1])
+        return RedeemResult(outcome, Reservation(jti, sid, Player(pid, name), digest, kid, float(expires_at)))
+
+    async def leave(self, server_id: str, player_id: str) -> bool:
+        """Free a player's slot."""
+        keys = self._server_keys(server_id, "members", "")
+        return bool(await self._run("leave", keys, [player_id]))
+
+    async def purge(self, now: float) -> None:
+        """Forget pending entries past retention and holds of no pending reservation (the rest has TTLs)."""
+        client = self._client
+        with _reachable():
+            ids = [raw.decode() for raw in await client.zrange(self._key("servers"), 0, -1)]
+        for sid in ids:
+            keys = self._server_keys(sid, "pending", "holds")
+            await self._run("purge_server", keys, [now - RESERVATION_RETENTION_S])

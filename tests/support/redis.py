@@ -1,0 +1,91 @@
+"""Run a real `redis-server` on a free loopback port with its own directory, for tests."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.support.lobby import free_port
+
+REDIS_SERVER = "redis-server"
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 10.0
+
+
+def redis_server_binary() -> str:
+    """The path of `redis-server`; the test fails, saying how to get it, when it is missing."""
+    found = shutil.which(REDIS_SERVER) or shutil.which(REDIS_SERVER, path="/usr/bin:/usr/sbin")
+    if found is None:
+        pytest.fail("redis-server is not installed: ./dev test installs it (apt-get install redis-server)")
+    return found
+
+
+@dataclass
+class RedisProcess:
+    """One `redis-server` without persistence, in `data_dir`, on a loopback port that stays the same."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    def url(self, db: int = 0) -> str:
+        """The `redis://` URL of database `db`."""
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    @property
+    def log_path(self) -> Path:
+        """Where the server writes its log."""
+        return self.data_dir / "redis.log"
+
+    def start(self) -> RedisProcess:
+        """Start the server and wait until it answers PING."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no", "--dir", str(self.data_dir),
+            "--logfile", str(self.log_path),
+        ]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited early:\n{self.logs()}")
+            if self._answers():
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"redis-server did not start:\n{self.logs()}")
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL) and wait until its port is closed."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> RedisProcess:
+        """Stop and start again on the same port (its data is gone: nothing is persisted)."""
+        self.stop()
+        return self.start()
+
+    def logs(self) -> str:
+        """What the server logged so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
