@@ -143,11 +143,7 @@ class TokenVerifier:
         self.audience = audience
         self.leeway_s = leeway_s
         self.replay_guard = replay_guard
-        self._options: dict[str, Any] = {
-            "require": list(REQUIRED_CLAIMS),
-            "strict_aud": True,
-            "verify_aud": audience is not None,
-        }
+        self._options = verify_options(audience)
 
     async def verify(self, token: str) -> JoinClaims:
         """Verify `token` fully and, with a replay guard, use it up; `TokenRefused` with the reason."""
@@ -161,34 +157,64 @@ class TokenVerifier:
 
     def check_header(self, token: str) -> dict[str, Any]:
         """The token's header, refused unless it is ES256, of our `typ`, and names a `kid`."""
-        if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
-            raise Malformed("not a join token of sane length and shape")
-        header = _segment(token[: token.index(".")])
-        if header is None:
-            raise Malformed("the token's header is not a base64url JSON object")
-        if header.get("alg") != ALGORITHM:
-            raise BadSignature("join tokens are signed with ES256 only")
-        if header.get("typ") != JOIN_TOKEN_TYPE:
-            raise WrongType(f"the token's typ is not {JOIN_TOKEN_TYPE}")
-        if not isinstance(header.get("kid"), str):
-            raise UnknownKey("the token's header names no key")
-        return header
+        return check_header(token)
 
     def check_signed(self, token: str, key: jwt.PyJWK) -> JoinClaims:
         """Check the signature with `key` and every claim; the typed claims, or `TokenRefused`."""
-        try:
-            claims = jwt.decode(
-                token,
-                key.key,
-                algorithms=[ALGORITHM],
-                audience=self.audience,
-                issuer=self.issuer,
-                leeway=self.leeway_s,
-                options=self._options,  # type: ignore[arg-type]
-            )
-        except jwt.PyJWTError as exc:
-            raise _refusal(exc) from None
-        return typed_claims(claims)
+        return check_signed(
+            token,
+            key,
+            issuer=self.issuer,
+            leeway_s=self.leeway_s,
+            options=self._options,
+            audience=self.audience,
+        )
+
+
+def check_header(token: str) -> dict[str, Any]:
+    """The header of a join token, refused unless it is ES256, of our `typ`, and names a `kid`."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
+        raise Malformed("not a join token of sane length and shape")
+    header = _segment(token[: token.index(".")])
+    if header is None:
+        raise Malformed("the token's header is not a base64url JSON object")
+    if header.get("alg") != ALGORITHM:
+        raise BadSignature("join tokens are signed with ES256 only")
+    if header.get("typ") != JOIN_TOKEN_TYPE:
+        raise WrongType(f"the token's typ is not {JOIN_TOKEN_TYPE}")
+    if not isinstance(header.get("kid"), str):
+        raise UnknownKey("the token's header names no key")
+    return header
+
+
+def verify_options(audience: str | None) -> dict[str, Any]:
+    """pyjwt options that require every claim and match the audience exactly (when one is pinned)."""
+    return {"require": list(REQUIRED_CLAIMS), "strict_aud": True, "verify_aud": audience is not None}
+
+
+def check_signed(
+    token: str,
+    key: jwt.PyJWK,
+    *,
+    issuer: str,
+    audience: str | None,
+    leeway_s: float = LEEWAY_S,
+    options: dict[str, Any] | None = None,
+) -> JoinClaims:
+    """Check a join token's ES256 signature with `key` and every claim; `TokenRefused` otherwise."""
+    try:
+        claims = jwt.decode(
+            token,
+            key.key,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=issuer,
+            leeway=leeway_s,
+            options=options or verify_options(audience),  # type: ignore[arg-type]
+        )
+    except jwt.PyJWTError as exc:
+        raise _refusal(exc) from None
+    return typed_claims(claims)
 
 
 def typed_claims(claims: dict[str, Any]) -> JoinClaims:

@@ -180,7 +180,7 @@ def issued_jti_with_another_name(g: Genuine) -> str:
 HOSTILE: dict[str, tuple[Callable[[Genuine], str], str]] = {
     "bad_signature": (flip_signature_byte, "bad_signature"),
     "foreign_key_with_lobby_kid": (foreign_key_with_lobby_kid, "bad_signature"),
-    "alg_none_unsecured_jwt": (alg_none, "malformed"),
+    "alg_none_unsecured_jwt": (alg_none, "bad_signature"),
     "alg_none_keeping_the_signature": (alg_none_keeping_the_signature, "bad_signature"),
     "hs256_with_public_key_pem": (hs256_with_public_key_as_secret, "bad_signature"),
     "wrong_typ": (lambda g: g.sign(typ="JWT"), "wrong_type"),
