@@ -11,6 +11,7 @@ import pytest
 from launcher.errors import PlatformError
 from launcher.platforms import launcher_command
 from launcher.platforms.linux import LinuxPlatform, desktop_entry, exec_line, quote_exec_argument
+from tests.support.display import xvfb
 
 from .conftest import LOBBY, SCHEME, TOKEN, VALID_URL, World
 
@@ -101,25 +102,8 @@ def test_a_desktop_file_without_our_marker_is_neither_overwritten_nor_removed(wo
 @pytest.fixture(scope="module")
 def display():
     """A real X display (Xvfb) for xdg-open; failing to start one fails the test."""
-    read_end, write_end = os.pipe()
-    try:
-        server = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_end), "-nolisten", "tcp", "-screen", "0", "320x240x24"],
-            pass_fds=[write_end],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    except OSError as exc:
-        pytest.fail(f"cannot start Xvfb for the xdg-open test: {exc}")
-    os.close(write_end)
-    with os.fdopen(read_end) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        server.kill()
-        pytest.fail("Xvfb started but reported no display number")
-    yield f":{number}"
-    server.kill()
-    server.wait()
+    with xvfb("320x240x24") as number:
+        yield number
 
 
 def test_xdg_open_of_a_join_url_reaches_the_launcher_and_the_listening_client(

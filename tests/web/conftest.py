@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.display import xvfb
 from tests.support.lobby import LobbyProcess
 
 CHROMIUM = "/usr/bin/chromium"
@@ -69,33 +70,11 @@ class Home:
         return subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=30, check=False)
 
 
-def _start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
-    read_end, write_end = os.pipe()
-    try:
-        server = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_end), "-nolisten", "tcp", "-screen", "0", "1280x900x24"],
-            pass_fds=[write_end],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    except OSError as exc:
-        pytest.fail(f"cannot start Xvfb (Debian package xvfb) for the browser tests: {exc}")
-    os.close(write_end)
-    with os.fdopen(read_end) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        server.kill()
-        pytest.fail("Xvfb started but reported no display number")
-    return server, f":{number}"
-
-
 @pytest.fixture(scope="session")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     """An X display and a private home for the browser, the launcher and the game client."""
-    server, display = _start_xvfb()
-    yield Home(tmp_path_factory.mktemp("web-home"), display)
-    server.kill()
-    server.wait()
+    with xvfb() as display:
+        yield Home(tmp_path_factory.mktemp("web-home"), display)
 
 
 @pytest.fixture(scope="session")
