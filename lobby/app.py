@@ -15,9 +15,11 @@ from fastapi.staticfiles import StaticFiles
 from lobby.errors import install_error_handlers
 from lobby.keys import KeyRing
 from lobby.middleware.body_limit import BodyLimitMiddleware
+from lobby.middleware.rate_limit import RateLimitMiddleware
 from lobby.middleware.security_headers import SecurityHeadersMiddleware
-from lobby.routes import games, health, jwks, players, servers, sessions, tokens
+from lobby.routes import events, games, health, joins, jwks, players, servers, sessions, tokens
 from lobby.settings import PURGE_INTERVAL_S, Settings
+from lobby.shutdown import on_stop_signal
 from lobby.state import Lobby
 from lobby.store import Store, store_from_url
 
@@ -50,13 +52,23 @@ def create_app(settings: Settings) -> FastAPI:
         await store.open()
         lobby = Lobby(settings, store, keys)
         app.state.lobby = lobby
-        purger = asyncio.create_task(_purge_forever(store, lobby))
+        await lobby.feed.load()
+        tasks = [
+            asyncio.create_task(_purge_forever(store, lobby)),
+            asyncio.create_task(lobby.feed.run()),
+        ]
         try:
-            yield
+            with on_stop_signal(lambda: asyncio.ensure_future(lobby.events.close())):
+                yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            await lobby.events.close()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if lobby.rate_limiter is not None:
+                await lobby.rate_limiter.close()
             await store.close()
 
     app = FastAPI(
@@ -66,10 +78,12 @@ def create_app(settings: Settings) -> FastAPI:
         description="Join tokens from a browser's Join button to the right game server.",
     )
     install_error_handlers(app)
-    for module in (tokens, games, servers, sessions, players, jwks, health):
+    for module in (tokens, joins, games, servers, sessions, players, events, jwks, health):
         app.include_router(module.router)
     app.add_api_route("/", _index, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimitMiddleware)
+    if settings.rate_limits_enabled:
+        app.add_middleware(RateLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     return app

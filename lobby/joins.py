@@ -1,15 +1,24 @@
-"""Joining a game server: reserve a slot and sign its token; redeem a token exactly once."""
+"""Joining a game server: reserve a slot and sign its token; acknowledge it; redeem it exactly once.
+
+Each step publishes what changed: the game's counts (through the game feed) and, to the player's
+own event streams, the join's progress (`received` on acknowledgement, `joined` on redemption).
+"""
 
 from __future__ import annotations
 
+import hmac
 import math
 from dataclasses import dataclass
+from typing import NoReturn
 from urllib.parse import quote
 
 from lobby import tokens
 from lobby.errors import NotFound, TokenError
 from lobby.state import Lobby
 from lobby.store import Player, RedeemOutcome, Reservation
+
+RECEIVED = "received"
+JOINED = "joined"
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ async def issue_join(lobby: Lobby, player: Player, server_id: str) -> IssuedJoin
         claims.jti, server_id, player, tokens.digest(token), kid, float(claims.exp)
     )
     await lobby.store.reserve(reservation, now, settings.heartbeat_timeout_s)
+    lobby.feed.touch(server_id)
     return IssuedJoin(token, launch_url(settings.launch_scheme, settings.issuer, token), claims.exp)
 
 
@@ -74,6 +84,8 @@ async def redeem_join(lobby: Lobby, token: str, server_id: str) -> Reservation:
     if jti is not None:
         result = await lobby.store.redeem(jti, tokens.digest(token), server_id, lobby.now())
         if result.outcome is RedeemOutcome.REDEEMED and result.reservation is not None:
+            lobby.feed.touch(server_id)
+            await _progress(lobby, result.reservation, JOINED)
             return result.reservation
         if result.outcome is not RedeemOutcome.NOT_ISSUED:
             raise TokenError(result.outcome.value, _REFUSALS[result.outcome])
@@ -85,6 +97,43 @@ async def redeem_join(lobby: Lobby, token: str, server_id: str) -> Reservation:
         leeway_s=settings.clock_leeway_s,
     )
     raise TokenError("unknown_token", "this lobby did not issue that token as a join")
+
+
+async def ack_join(lobby: Lobby, token: str) -> str:
+    """The holder of `token` got the join: tell the player's streams; consumes nothing.
+
+    Returns the join's state, `received` or (once the server redeemed it) `joined`.
+    """
+    jti = _issued_by_us(lobby, token)
+    found = await lobby.store.reservation(jti) if jti is not None else None
+    if found is None or not hmac.compare_digest(found.reservation.digest, tokens.digest(token)):
+        _refuse_unissued(lobby, token)
+    if found.redeemed_at is not None:
+        return JOINED
+    if lobby.now() >= found.reservation.expires_at:
+        raise TokenError("expired", _REFUSALS[RedeemOutcome.EXPIRED])
+    await _progress(lobby, found.reservation, RECEIVED)
+    return RECEIVED
+
+
+def _refuse_unissued(lobby: Lobby, token: str) -> NoReturn:
+    """Name why a token with no reservation of ours is refused (the full verification's reason)."""
+    seen = tokens.peek(token)
+    audience = seen[1].get("aud") if seen else None
+    settings = lobby.settings
+    tokens.verify(
+        token,
+        lobby.keys,
+        issuer=settings.issuer,
+        audience=audience if isinstance(audience, str) else "",
+        leeway_s=settings.clock_leeway_s,
+    )
+    raise TokenError("unknown_token", "this lobby did not issue that token as a join")
+
+
+async def _progress(lobby: Lobby, reservation: Reservation, state: str) -> None:
+    data = {"game": reservation.server_id, "jti": reservation.jti, "state": state}
+    await lobby.events.publish("join", data, player=reservation.player.id)
 
 
 _REFUSALS = {

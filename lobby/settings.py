@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Annotated, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, model_validator
+from limits import parse as parse_limit
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "LOBBY_"
@@ -21,6 +22,16 @@ SESSION_TTL_S = 30 * 24 * 3600
 JWKS_MAX_AGE_S = 60
 MAX_TOKEN_LENGTH = 4096
 PURGE_INTERVAL_S = 30
+RATE_LIMIT_PER_ADDRESS = "300/minute"
+RATE_LIMIT_PER_PLAYER = "120/minute"
+RATE_LIMIT_PER_SERVER = "600/minute"
+RATE_LIMIT_LOGIN = "10/minute"
+RATE_LIMIT_STORAGE = "memory://"
+EVENT_STREAMS_PER_ADDRESS = 16
+EVENTS_PING_S = 15.0
+EVENTS_HISTORY = 1000
+EVENTS_QUEUE = 256
+EVENTS_SWEEP_S = 1.0
 
 
 class SettingsError(Exception):
@@ -34,6 +45,23 @@ def default_data_dir() -> Path:
 
 
 PositiveSeconds = Annotated[int, Field(gt=0, le=30 * 24 * 3600)]
+
+
+def _rate_limit(value: str) -> str:
+    try:
+        parse_limit(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a rate limit like '120/minute'") from None
+    return value
+
+
+def _limit_storage(value: str) -> str:
+    if not value.startswith(("memory://", "redis://", "rediss://")):
+        raise ValueError("must be memory:// or a redis:// URL")
+    return value
+
+
+RateLimit = Annotated[str, AfterValidator(_rate_limit)]
 
 
 class Settings(BaseSettings):
@@ -55,6 +83,16 @@ class Settings(BaseSettings):
     session_ttl_s: PositiveSeconds = SESSION_TTL_S
     jwks_max_age_s: Annotated[int, Field(ge=0, le=86400)] = JWKS_MAX_AGE_S
     rate_limits_enabled: bool = True
+    rate_limit_per_address: RateLimit = RATE_LIMIT_PER_ADDRESS
+    rate_limit_per_player: RateLimit = RATE_LIMIT_PER_PLAYER
+    rate_limit_per_server: RateLimit = RATE_LIMIT_PER_SERVER
+    rate_limit_login: RateLimit = RATE_LIMIT_LOGIN
+    rate_limit_storage: Annotated[str, AfterValidator(_limit_storage)] = RATE_LIMIT_STORAGE
+    event_streams_per_address: Annotated[int, Field(ge=1, le=100_000)] = EVENT_STREAMS_PER_ADDRESS
+    events_ping_s: Annotated[float, Field(ge=0.05, le=3600)] = EVENTS_PING_S
+    events_history: Annotated[int, Field(ge=1, le=1_000_000)] = EVENTS_HISTORY
+    events_queue: Annotated[int, Field(ge=1, le=100_000)] = EVENTS_QUEUE
+    events_sweep_s: Annotated[float, Field(ge=0.05, le=3600)] = EVENTS_SWEEP_S
 
     @model_validator(mode="after")
     def _check_urls(self) -> Self:

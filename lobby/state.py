@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from lobby.events import EventBus, event_bus_from_settings
+from lobby.game_feed import GameFeed
 from lobby.keys import KeyRing
 from lobby.passwords import Passwords
+from lobby.ratelimit import RateLimiter, rate_limiter_from_settings
 from lobby.server_cache import ServerCache
 from lobby.settings import Settings
 from lobby.store import Store
@@ -14,16 +17,23 @@ from lobby.store import Store
 
 @dataclass
 class Lobby:
-    """Settings, store, keys and password hasher of a lobby."""
+    """Settings, store, keys, password hasher, event bus, game feed and rate limiter of a lobby."""
 
     settings: Settings
     store: Store
     keys: KeyRing
     passwords: Passwords = field(default_factory=Passwords)
     servers: ServerCache = field(init=False)
+    events: EventBus = field(init=False)
+    feed: GameFeed = field(init=False)
+    rate_limiter: RateLimiter | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.servers = ServerCache(self.store)
+        self.events = event_bus_from_settings(self.settings)
+        self.feed = GameFeed(self.store, self.events, self.settings)
+        enabled = self.settings.rate_limits_enabled
+        self.rate_limiter = rate_limiter_from_settings(self.settings) if enabled else None
 
     @staticmethod
     def now() -> float:

@@ -42,6 +42,7 @@ async def add_server(
 async def register_server(body: NewServer, lobby: LobbyDep) -> dict[str, object]:
     """Register a game server (operator only); its secret is shown this once."""
     server, secret = await add_server(lobby, body.name, body.address, body.capacity)
+    lobby.feed.touch(server.id)
     return {
         "id": server.id,
         "name": server.name,
@@ -65,6 +66,7 @@ async def heartbeat(
     now = lobby.now()
     if not await lobby.store.heartbeat(server_id, body.players, now):
         raise NotFound("no such game server")
+    lobby.feed.touch(server_id)
     server = await lobby.store.get_server(server_id, now)
     if server is None:
         raise NotFound("no such game server")
@@ -77,6 +79,7 @@ async def leave(server_id: str, body: Leave, caller: CallingServer, lobby: Lobby
     _own(server_id, caller)
     if not await lobby.store.leave(server_id, body.player):
         raise NotFound("that player is not on this server")
+    lobby.feed.touch(server_id)
 
 
 @router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -86,6 +89,7 @@ async def deregister(server_id: str, request: Request, lobby: LobbyDep) -> Respo
         _own(server_id, await authenticated_server(request, lobby))
     deleted = await lobby.store.delete_server(server_id)
     lobby.servers.forget(server_id)
+    lobby.feed.touch(server_id)
     if not deleted:
         raise NotFound("no such game server")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -57,6 +57,14 @@ class Reservation:
     expires_at: float
 
 
+@dataclass(frozen=True)
+class ReservationState:
+    """A reservation as the store holds it, with when it was redeemed (None: not yet)."""
+
+    reservation: Reservation
+    redeemed_at: float | None
+
+
 class RedeemOutcome(enum.Enum):
     """What an atomic redemption attempt found."""
 
@@ -136,6 +144,9 @@ class Store(Protocol):
         No clock leeway here: the reservation stops counting against capacity at `expires_at`,
         so its token must stop redeeming at the same instant, or a freed slot could be filled twice.
         """
+
+    async def reservation(self, jti: str) -> ReservationState | None:
+        """The reservation of `jti`, redeemed or not, or None when there is none (or purged)."""
 
     async def leave(self, server_id: str, player_id: str) -> bool:
         """Free a player's slot on a server; False when the player was not on it."""

@@ -26,6 +26,7 @@ from lobby.store.base import (
     RedeemOutcome,
     RedeemResult,
     Reservation,
+    ReservationState,
     ServerFacts,
 )
 
@@ -400,6 +401,23 @@ class SqliteStore:
             return RedeemResult(RedeemOutcome.REDEEMED, found)
 
         return await self._write(op)
+
+    async def reservation(self, jti: str) -> ReservationState | None:
+        """The reservation of `jti` and when it was redeemed."""
+
+        def op(c: sqlite3.Connection) -> ReservationState | None:
+            row = c.execute(
+                "SELECT server_id, player_id, player_name, digest, kid, expires_at, redeemed_at"
+                " FROM reservations WHERE jti = ?",
+                (jti,),
+            ).fetchone()
+            if row is None:
+                return None
+            sid, pid, pname, digest, kid, expires_at, redeemed_at = row
+            found = Reservation(jti, sid, Player(pid, pname), digest, kid, expires_at)
+            return ReservationState(found, redeemed_at)
+
+        return await self._read(op)
 
     async def leave(self, server_id: str, player_id: str) -> bool:
         """Free a player's slot."""

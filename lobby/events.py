@@ -1,0 +1,208 @@
+"""Live events: a publish/subscribe interface with event ids and a bounded history, in-process for now.
+
+`EventBus` is what the rest of the lobby sees; `InProcessEventBus` implements it for one process
+(a Redis-backed bus can replace it behind the same interface, chosen in `event_bus_from_settings`).
+Every subscriber has a bounded queue: one that falls behind is dropped (its stream ends and the
+client reconnects with `Last-Event-ID`), so a slow reader never makes the lobby's memory grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from fastapi.sse import format_sse_event
+
+from lobby.settings import Settings
+
+RETRY_MS = 2000
+
+
+@dataclass(frozen=True)
+class Event:
+    """One published event; `player` set means only that player's streams see it."""
+
+    id: str
+    seq: int
+    name: str
+    data: Mapping[str, Any]
+    player: str | None = None
+    wire: bytes = field(default=b"", repr=False, compare=False)
+
+    def visible_to(self, player: str | None) -> bool:
+        """Whether a stream of `player` (None: anonymous) receives this event."""
+        return self.player is None or self.player == player
+
+
+def sse_bytes(name: str, data: Mapping[str, Any], event_id: str, retry_ms: int | None = None) -> bytes:
+    """One event in the text/event-stream wire format, its data as compact JSON."""
+    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return format_sse_event(data_str=payload, event=name, id=event_id, retry=retry_ms)
+
+
+class Subscription(Protocol):
+    """One subscriber's view of the bus: missed events on resume, then live ones."""
+
+    last_id: str
+    missed: list[Event] | None
+
+    async def get(self, timeout_s: float) -> Event | None:
+        """The next event, or None after `timeout_s` without one; `StopAsyncIteration` at the end."""
+
+    def close(self) -> None:
+        """Stop receiving; idempotent."""
+
+
+class EventBus(Protocol):
+    """Publish events to every subscriber; a Redis-backed bus can replace the in-process one."""
+
+    async def publish(
+        self, name: str, data: Mapping[str, Any], player: str | None = None
+    ) -> Event:
+        """Give the event its id, keep it in the history and deliver it to the subscribers."""
+
+    def subscribe(self, player: str | None = None, last_event_id: str | None = None) -> Subscription:
+        """Start receiving; with `last_event_id`, `missed` holds what came after it (None: too old)."""
+
+    async def close(self) -> None:
+        """End every subscription; later subscriptions end at once."""
+
+
+class _Subscriber:
+    """An in-process subscription: a bounded queue and at most one waiting reader."""
+
+    __slots__ = ("_bus", "_limit", "_queue", "_waiter", "closed", "last_id", "missed", "player")
+
+    def __init__(self, bus: InProcessEventBus, player: str | None, limit: int) -> None:
+        self._bus = bus
+        self._limit = limit
+        self._queue: collections.deque[Event] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self.player = player
+        self.closed = False
+        self.last_id = ""
+        self.missed: list[Event] | None = None
+
+    def deliver(self, event: Event) -> bool:
+        """Queue `event`; False when the queue is full (the subscriber is too slow)."""
+        if len(self._queue) >= self._limit:
+            return False
+        self._queue.append(event)
+        self._wake()
+        return True
+
+    def end(self) -> None:
+        """Mark the subscription over and wake its reader."""
+        self.closed = True
+        self._queue.clear()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self, timeout_s: float) -> Event | None:
+        """The next event, None on timeout, `StopAsyncIteration` once closed."""
+        if not self._queue and not self.closed:
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(timeout_s, _settle, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        if self._queue:
+            return self._queue.popleft()
+        if self.closed:
+            raise StopAsyncIteration
+        return None
+
+    def close(self) -> None:
+        """Leave the bus."""
+        self._bus.unsubscribe(self)
+        self.end()
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class InProcessEventBus:
+    """The `EventBus` of one lobby process, with a history of the last `history` events."""
+
+    def __init__(self, history: int, queue: int) -> None:
+        self._boot = secrets.token_hex(4)
+        self._seq = 0
+        self._history: collections.deque[Event] = collections.deque(maxlen=history)
+        self._queue = queue
+        self._subscribers: set[_Subscriber] = set()
+        self._closed = False
+        self.dropped = 0
+
+    @property
+    def subscribers(self) -> int:
+        """How many subscriptions are live."""
+        return len(self._subscribers)
+
+    def _id(self, seq: int) -> str:
+        return f"{self._boot}-{seq}"
+
+    async def publish(
+        self, name: str, data: Mapping[str, Any], player: str | None = None
+    ) -> Event:
+        """Number the event, remember it and queue it for every subscriber that may see it."""
+        self._seq += 1
+        event_id = self._id(self._seq)
+        event = Event(event_id, self._seq, name, data, player, sse_bytes(name, data, event_id))
+        self._history.append(event)
+        slow = [s for s in self._subscribers if event.visible_to(s.player) and not s.deliver(event)]
+        for subscriber in slow:
+            self.dropped += 1
+            subscriber.close()
+        return event
+
+    def subscribe(self, player: str | None = None, last_event_id: str | None = None) -> _Subscriber:
+        """Start receiving events; see `EventBus.subscribe`."""
+        subscriber = _Subscriber(self, player, self._queue)
+        subscriber.last_id = self._id(self._seq)
+        if last_event_id is not None:
+            subscriber.missed = self._since(last_event_id, player)
+        if self._closed:
+            subscriber.end()
+        else:
+            self._subscribers.add(subscriber)
+        return subscriber
+
+    def _since(self, last_event_id: str, player: str | None) -> list[Event] | None:
+        boot, _, number = last_event_id.strip().rpartition("-")
+        if boot != self._boot or not number.isdigit():
+            return None
+        seq = int(number)
+        oldest = self._history[0].seq if self._history else self._seq + 1
+        if seq > self._seq or seq < oldest - 1:
+            return None
+        start = seq - oldest + 1
+        return [e for e in list(self._history)[start:] if e.visible_to(player)]
+
+    def unsubscribe(self, subscriber: _Subscriber) -> None:
+        """Forget a subscriber."""
+        self._subscribers.discard(subscriber)
+
+    async def close(self) -> None:
+        """End every subscription."""
+        self._closed = True
+        for subscriber in list(self._subscribers):
+            subscriber.close()
+
+
+def event_bus_from_settings(settings: Settings) -> InProcessEventBus:
+    """The event bus these settings call for (in-process; a Redis bus comes with scale-out)."""
+    return InProcessEventBus(settings.events_history, settings.events_queue)

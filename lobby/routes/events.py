@@ -1,0 +1,51 @@
+"""Live events as Server-Sent Events: the game list as it changes, and a player's join progress."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.sse import EventSourceResponse
+
+from lobby.deps import LobbyDep, session_credential
+from lobby.events import RETRY_MS, sse_bytes
+from lobby.state import Lobby
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+PING = b": ping\n\n"
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+async def _stream(
+    lobby: Lobby, player: str | None, last_event_id: str | None
+) -> AsyncIterator[bytes]:
+    """The stream of one subscriber; it subscribes on its first step, so a response that never
+    starts holds nothing."""
+    subscription = lobby.events.subscribe(player, last_event_id)
+    feed, ping_s = lobby.feed, lobby.settings.events_ping_s
+    try:
+        if subscription.missed is None:
+            name = "reset" if last_event_id is not None else "snapshot"
+            games = await feed.games()
+            yield sse_bytes(name, {"games": games}, subscription.last_id, RETRY_MS)
+        else:
+            for event in subscription.missed:
+                yield event.wire
+        while True:
+            try:
+                event = await subscription.get(ping_s)
+            except StopAsyncIteration:
+                return
+            yield PING if event is None else event.wire
+    finally:
+        subscription.close()
+
+
+@router.get("", responses={200: {"content": {"text/event-stream": {}}}})
+async def events(request: Request, lobby: LobbyDep) -> EventSourceResponse:
+    """Server-Sent Events: `snapshot` (or `reset`), then `game`, `game_removed`; with a session,
+    also `join` events of that player. `Last-Event-ID` resumes after the event it names."""
+    found = await session_credential(request, lobby)
+    player = found[1].id if found else None
+    stream = _stream(lobby, player, request.headers.get("last-event-id"))
+    return EventSourceResponse(stream, headers=STREAM_HEADERS)

@@ -1,0 +1,62 @@
+"""The in-process event bus: ids, per-player delivery, bounded queues, history and closing."""
+
+from __future__ import annotations
+
+import pytest
+
+from lobby.events import InProcessEventBus
+
+
+async def test_events_reach_every_subscriber_in_order_with_increasing_ids() -> None:
+    bus = InProcessEventBus(history=10, queue=10)
+    a, b = bus.subscribe(), bus.subscribe()
+    first = await bus.publish("game", {"id": "s1"})
+    second = await bus.publish("game_removed", {"id": "s1"})
+    for sub in (a, b):
+        assert await sub.get(1) == first
+        assert await sub.get(1) == second
+    assert first.seq < second.seq
+    assert first.id != second.id
+    assert first.wire.startswith(b"event: game\ndata: {")
+
+
+async def test_a_players_events_reach_only_that_players_subscriptions() -> None:
+    bus = InProcessEventBus(history=10, queue=10)
+    alice, bob, anonymous = bus.subscribe("alice"), bus.subscribe("bob"), bus.subscribe()
+    await bus.publish("join", {"state": "received"}, player="alice")
+    assert (await alice.get(1)).name == "join"
+    assert await bob.get(0.01) is None
+    assert await anonymous.get(0.01) is None
+
+
+async def test_a_slow_subscriber_is_dropped_instead_of_growing() -> None:
+    bus = InProcessEventBus(history=10, queue=3)
+    slow, fast = bus.subscribe(), bus.subscribe()
+    for n in range(4):
+        await bus.publish("game", {"n": n})
+        assert (await fast.get(1)).data == {"n": n}
+    assert bus.subscribers == 1
+    assert bus.dropped == 1
+    with pytest.raises(StopAsyncIteration):
+        await slow.get(1)
+
+
+async def test_resuming_gives_the_missed_events_or_none_when_too_old() -> None:
+    bus = InProcessEventBus(history=3, queue=10)
+    events = [await bus.publish("game", {"n": n}) for n in range(5)]
+    resumed = bus.subscribe(None, events[2].id)
+    assert resumed.missed == events[3:]
+    assert bus.subscribe(None, events[4].id).missed == []
+    assert bus.subscribe(None, events[0].id).missed is None
+    assert bus.subscribe(None, "other-boot-3").missed is None
+
+
+async def test_closing_the_bus_ends_every_subscription() -> None:
+    bus = InProcessEventBus(history=3, queue=10)
+    sub = bus.subscribe()
+    await bus.close()
+    with pytest.raises(StopAsyncIteration):
+        await sub.get(1)
+    with pytest.raises(StopAsyncIteration):
+        await bus.subscribe().get(1)
+    assert bus.subscribers == 0
