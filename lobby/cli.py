@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from lobby.keys import KeyRing, KeyRingError
 from lobby.schemas import NewServer
@@ -16,10 +16,15 @@ from lobby.settings import Settings, SettingsError, load_settings
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lobby", description="The Playlink lobby.")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the lobby under uvicorn")
+    serve = commands.add_parser(
+        "serve", help="run the lobby: uvicorn workers under a supervisor (SIGHUP reloads, SIGTERM drains)"
+    )
     serve.add_argument("--host", help="address to listen on (LOBBY_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (LOBBY_PORT)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.add_argument(
+        "--env-file", type=Path, help="LOBBY_NAME=value lines over the environment, re-read on SIGHUP"
+    )
     keys = commands.add_parser("keys", help="signing keys").add_subparsers(
         dest="action", required=True
     )
@@ -38,24 +43,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from lobby.supervisor import serve
 
+    overrides = {}
     if args.host:
-        os.environ["LOBBY_HOST"] = args.host
+        overrides["LOBBY_HOST"] = args.host
     if args.port is not None:
-        os.environ["LOBBY_PORT"] = str(args.port)
-    settings = load_settings()
+        overrides["LOBBY_PORT"] = str(args.port)
     if args.workers < 1:
         raise SettingsError("invalid --workers: must be at least 1")
-    uvicorn.run(
-        "lobby.asgi:app",
-        host=settings.host,
-        port=settings.port,
-        workers=args.workers,
-        log_level="info",
-        server_header=False,
-    )
-    return 0
+    return serve(args.workers, args.env_file, overrides)
 
 
 def _keys(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,0 +1,391 @@
+"""`lobby serve`: one supervisor holds the listening socket; uvicorn workers serve on its copies.
+
+The supervisor binds the socket once and runs each worker as a fresh interpreter
+(`python -m lobby.supervisor LISTEN_FD READY_FD PARENT_PID`), so a reload imports new code.
+- SIGHUP: re-read the settings (environment, then `--env-file`, then the command line) and refuse the
+  reload, naming the setting, if they are invalid; otherwise start a new generation of workers, wait
+  until each one says it is ready, then stop the old generation gracefully.
+- SIGTERM or SIGINT: every worker stops accepting and finishes what it accepted; then exit 0.
+- A worker that dies on its own is replaced.
+
+Connections wait in the kernel's listen backlog while no worker accepts. uvicorn's graceful shutdown
+closes every connection with no request in progress, which includes one it accepted but has not read
+yet: that client loses its request. `DrainingH11Protocol` serves such a connection's request (and
+one whose next request is already buffered) before closing it.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
+
+from lobby.settings import ENV_PREFIX, Settings, SettingsError, load_settings
+
+APP = "lobby.asgi:app"
+BACKLOG = 2048
+WORKER_START_TIMEOUT_S = 30.0
+DRAIN_TIMEOUT_S = 30.0
+FIRST_REQUEST_GRACE_S = 5.0
+RESTART_DELAY_S = 1.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+log = logging.getLogger("lobby.supervisor")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Read `LOBBY_NAME=value` lines; blank lines and `#` comments are skipped, values taken as is."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot read env file {path}: {exc}") from None
+    values = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, equals, value = line.partition("=")
+        if not equals or not name.strip().startswith(ENV_PREFIX):
+            raise SettingsError(f"invalid env file {path} line {number}: expected LOBBY_NAME=value")
+        values[name.strip()] = value.strip()
+    return values
+
+
+@contextlib.contextmanager
+def _environ(env: Mapping[str, str]) -> Iterator[None]:
+    """Make `env` the whole process environment while inside (settings read only os.environ)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the one listening socket every worker generation inherits."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise SettingsError(f"cannot listen on LOBBY_HOST {host}: {exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise SettingsError(f"cannot listen on {host}:{port} (LOBBY_HOST, LOBBY_PORT): {exc}") from None
+    return sock
+
+
+@dataclass
+class Worker:
+    """One worker process and the read end of the pipe it reports readiness on."""
+
+    process: subprocess.Popen[bytes]
+    ready_fd: int
+
+
+class Supervisor:
+    """Keeps `workers` uvicorn processes serving on one socket; reloads on SIGHUP."""
+
+    def __init__(
+        self, workers: int, env_file: Path | None = None, overrides: Mapping[str, str] | None = None
+    ) -> None:
+        self.workers = workers
+        self.env_file = env_file
+        self.overrides = dict(overrides or {})
+        self.generation = 0
+        self.current: list[Worker] = []
+        self.retiring: list[tuple[subprocess.Popen[bytes], float]] = []
+        self._base_env = dict(os.environ)
+        self._signals: collections.deque[int] = collections.deque()
+        self._last_restart = 0.0
+
+    def load(self) -> tuple[dict[str, str], Settings]:
+        """The workers' environment and its validated settings; raises SettingsError naming one."""
+        env = dict(self._base_env)
+        if self.env_file is not None:
+            env.update(read_env_file(self.env_file))
+        env.update(self.overrides)
+        with _environ(env):
+            return env, load_settings()
+
+    def run(self) -> int:
+        """Serve until SIGTERM or SIGINT; returns the exit status."""
+        self.env, self.settings = self.load()
+        self.sock = _listen(self.settings.host, self.settings.port)
+        self._wakeup_r, wakeup_w = os.pipe()
+        os.set_blocking(wakeup_w, False)
+        signal.set_wakeup_fd(wakeup_w)
+        for sig in (signal.SIGHUP, signal.SIGCHLD, *STOP_SIGNALS):
+            signal.signal(sig, lambda signum, frame: None)
+        host, port = self.sock.getsockname()[:2]
+        log.info("listening on %s:%d with %d worker(s)", host, port, self.workers)
+        workers = self._start_workers(self.workers, self.env)
+        if workers is None:
+            self.sock.close()
+            if any(sig in STOP_SIGNALS for sig in self._signals):
+                return 0
+            log.error("the first workers did not start; exiting")
+            return 1
+        self._promote(workers)
+        while True:
+            sig = self._next_signal(timeout=1.0)
+            if sig in STOP_SIGNALS:
+                return self._stop()
+            if sig == signal.SIGHUP:
+                self._reload()
+            self._reap()
+
+    def _next_signal(self, timeout: float) -> int | None:
+        """The oldest signal not handled yet, waiting up to `timeout` seconds for one."""
+        if not self._signals:
+            self._select([], timeout)
+        return self._signals.popleft() if self._signals else None
+
+    def _select(self, fds: list[int], timeout: float) -> list[int]:
+        """Wait for `fds` or a signal; queue the signals; return the readable `fds`."""
+        readable, _, _ = select.select([self._wakeup_r, *fds], [], [], max(timeout, 0.0))
+        if self._wakeup_r in readable:
+            for signum in os.read(self._wakeup_r, 512):
+                if signum != signal.SIGCHLD:
+                    self._signals.append(signum)
+        return [fd for fd in readable if fd != self._wakeup_r]
+
+    def _spawn(self, env: Mapping[str, str]) -> Worker:
+        ready_r, ready_w = os.pipe()
+        listen_fd = self.sock.fileno()
+        argv = [sys.executable, "-m", "lobby.supervisor", str(listen_fd), str(ready_w), str(os.getpid())]
+        try:
+            process = subprocess.Popen(  # noqa: S603 - this interpreter, fixed module, numbers only
+                argv, env=dict(env), pass_fds=(listen_fd, ready_w)
+            )
+        except OSError:
+            os.close(ready_r)
+            raise
+        finally:
+            os.close(ready_w)
+        return Worker(process, ready_r)
+
+    def _start_workers(self, count: int, env: Mapping[str, str]) -> list[Worker] | None:
+        """Start `count` workers and wait until all are ready; None (and none left) if one is not."""
+        workers = [self._spawn(env) for _ in range(count)]
+        try:
+            ready = self._await_ready(workers)
+        finally:
+            for worker in workers:
+                os.close(worker.ready_fd)
+        if ready:
+            return workers
+        for worker in workers:
+            worker.process.terminate()
+        for worker in workers:
+            _wait_or_kill(worker.process, WORKER_START_TIMEOUT_S)
+        return None
+
+    def _await_ready(self, workers: list[Worker]) -> bool:
+        """Whether every worker wrote its ready byte in time (a stop signal ends the wait)."""
+        pending = {w.ready_fd: w.process for w in workers}
+        deadline = time.monotonic() + WORKER_START_TIMEOUT_S
+        while pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or any(sig in STOP_SIGNALS for sig in self._signals):
+                return False
+            for fd in self._select(list(pending), remaining):
+                process = pending.pop(fd)
+                if not os.read(fd, 1):
+                    log.error("worker %d exited before it was ready (status %s)", process.pid, process.wait())
+                    return False
+        return True
+
+    def _promote(self, workers: list[Worker]) -> None:
+        """Make `workers` the serving generation and let the previous one drain."""
+        old = self.current
+        self.current = workers
+        self.generation += 1
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S + 5
+        for worker in old:
+            worker.process.terminate()
+            self.retiring.append((worker.process, deadline))
+        pids = ", ".join(str(w.process.pid) for w in workers)
+        draining = f"; generation {self.generation - 1} draining" if old else ""
+        log.info("generation %d serving (pids %s)%s", self.generation, pids, draining)
+
+    def _reload(self) -> None:
+        """SIGHUP: new settings and code in new workers, or the old ones keep serving."""
+        try:
+            env, settings = self.load()
+            for name in ("host", "port"):
+                if getattr(settings, name) != getattr(self.settings, name):
+                    raise SettingsError(f"LOBBY_{name.upper()} changed (the socket stays: restart instead)")
+        except SettingsError as exc:
+            log.error("reload refused: %s; generation %d keeps serving", exc, self.generation)
+            return
+        workers = self._start_workers(self.workers, env)
+        if workers is None:
+            log.error("reload failed: new workers not ready; generation %d keeps serving", self.generation)
+            return
+        self.env, self.settings = env, settings
+        self._promote(workers)
+
+    def _reap(self) -> None:
+        """Forget drained workers, kill ones past their deadline, replace serving ones that died."""
+        now = time.monotonic()
+        for process, deadline in list(self.retiring):
+            if process.poll() is not None:
+                self.retiring.remove((process, deadline))
+            elif now > deadline:
+                process.kill()
+        for worker in list(self.current):
+            status = worker.process.poll()
+            if status is not None:
+                log.warning("worker %d died (status %s); replacing it", worker.process.pid, status)
+                self.current.remove(worker)
+        missing = self.workers - len(self.current)
+        if missing and now - self._last_restart >= RESTART_DELAY_S:
+            self._last_restart = now
+            self.current += self._start_workers(missing, self.env) or []
+
+    def _stop(self) -> int:
+        """SIGTERM or SIGINT: every worker drains what it accepted, then the supervisor exits 0."""
+        log.info("stopping: generation %d drains", self.generation)
+        processes = [w.process for w in self.current] + [p for p, _ in self.retiring]
+        for process in processes:
+            process.terminate()
+        self.sock.close()
+        for process in processes:
+            _wait_or_kill(process, DRAIN_TIMEOUT_S + 5)
+        log.info("stopped")
+        return 0
+
+
+def _wait_or_kill(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def serve(workers: int, env_file: Path | None = None, overrides: Mapping[str, str] | None = None) -> int:
+    """Run `lobby serve`: supervise `workers` uvicorn workers until SIGTERM; returns the exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     lobby serve: %(message)s")
+    return Supervisor(workers, env_file, overrides).run()
+
+
+class DrainState(ServerState):
+    """uvicorn's shared server state, plus whether the server has begun to shut down."""
+
+    draining = False
+
+
+class DrainingH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, except that shutdown serves a request already on its way first.
+
+    uvicorn closes a connection at shutdown unless a request is in progress; a connection accepted
+    but not read yet (or an idle keep-alive one whose next request is already buffered) is instead
+    kept: its request is served with `Connection: close`, or it closes if nothing arrives in time.
+    """
+
+    draining = False
+
+    def connection_made(self, transport: object) -> None:  # type: ignore[override]
+        """Register the connection; one accepted during shutdown drains at once."""
+        super().connection_made(transport)  # type: ignore[arg-type]
+        if getattr(self.server_state, "draining", False):
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Close an idle connection, unless its (first or next) request is on its way."""
+        idle = self.cycle is None or self.cycle.response_complete
+        if not idle or (self.cycle is not None and not self._request_waiting()):
+            super().shutdown()
+            return
+        self.draining = True
+        self._unset_keepalive_if_required()
+        self.timeout_keep_alive_task = self.loop.call_later(
+            FIRST_REQUEST_GRACE_S, self.timeout_keep_alive_handler
+        )
+
+    def handle_events(self) -> None:
+        """Parse what arrived; a request on a draining connection is its last."""
+        super().handle_events()
+        if self.draining and self.cycle is not None:
+            self.cycle.keep_alive = False
+
+    def _request_waiting(self) -> bool:
+        if self.conn.trailing_data[0]:
+            return True
+        sock = self.transport.get_extra_info("socket")
+        try:
+            with socket.socket(fileno=os.dup(sock.fileno())) as peek:
+                return bool(peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        except OSError:
+            return False
+
+
+class WorkerServer(uvicorn.Server):
+    """A uvicorn server that reports readiness on a pipe and exits when its supervisor is gone."""
+
+    def __init__(self, config: uvicorn.Config, ready_fd: int, parent_pid: int) -> None:
+        super().__init__(config)
+        self.server_state = DrainState()
+        self.ready_fd = ready_fd
+        self.parent_pid = parent_pid
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start serving, then tell the supervisor."""
+        await super().startup(sockets)
+        if self.started:
+            with contextlib.suppress(OSError):
+                os.write(self.ready_fd, b"r")
+            os.close(self.ready_fd)
+
+    async def on_tick(self, counter: int) -> bool:
+        """uvicorn's periodic check, plus: stop when the supervisor died."""
+        if os.getppid() != self.parent_pid:
+            self.should_exit = True
+        return await super().on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's graceful shutdown, with connections told first that the server drains."""
+        self.server_state.draining = True  # type: ignore[attr-defined]
+        await super().shutdown(sockets)
+
+
+def run_worker(listen_fd: int, ready_fd: int, parent_pid: int) -> None:
+    """Serve the lobby app on the inherited socket until SIGTERM (one worker process)."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    config = uvicorn.Config(
+        APP,
+        http=DrainingH11Protocol,
+        backlog=BACKLOG,
+        log_level="info",
+        server_header=False,
+        timeout_graceful_shutdown=DRAIN_TIMEOUT_S,
+    )
+    WorkerServer(config, ready_fd, parent_pid).run(sockets=[socket.socket(fileno=listen_fd)])
+
+
+if __name__ == "__main__":
+    run_worker(*(int(arg) for arg in sys.argv[1:4]))
