@@ -10,6 +10,7 @@ from lobby.store.base import (
     RedeemOutcome,
     RedeemResult,
     Reservation,
+    ReservationState,
     ServerFacts,
     Store,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "RedeemResult",
     "RedisStore",
     "Reservation",
+    "ReservationState",
     "ServerFacts",
     "SqliteStore",
     "Store",

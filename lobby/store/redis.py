@@ -43,6 +43,7 @@ from lobby.store.base import (
     RedeemOutcome,
     RedeemResult,
     Reservation,
+    ReservationState,
     ServerFacts,
 )
 
@@ -57,6 +58,7 @@ POOL_WAIT_S = 2.0
 # No command is retried: a script whose reply was lost may have run, and must not run twice.
 
 SERVER_FIELDS = ("name", "address", "capacity", "players", "last_seen")
+RESERVATION_FIELDS = ("server_id", "player_id", "player_name", "digest", "kid", "expires_at")
 
 SCRIPTS = {
     "create_player": """
@@ -368,6 +370,26 @@ class RedisStore:
             return RedeemResult(outcome)
         sid, pid, name, kid, expires_at = (value.decode() for value in reply[1])
         return RedeemResult(outcome, Reservation(jti, sid, Player(pid, name), digest, kid, float(expires_at)))
+
+    async def reservation(self, jti: str) -> ReservationState | None:
+        """The reservation of `jti`, redeemed or still pending on an existing server, or None."""
+        client = self._client
+        with _reachable():
+            fields = await client.hmget(self._key("reservation", jti), *RESERVATION_FIELDS)
+            if fields[0] is None:
+                return None
+            server, pending = self._server_keys(fields[0].decode(), "", "pending")
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.exists(server)
+                pipe.zscore(pending, jti)
+                pipe.hget(self._key("reservation", jti), "redeemed_at")
+                exists, score, redeemed_at = await pipe.execute()
+        if not exists or (score is None and redeemed_at is None):
+            return None
+        sid, pid, name, digest, kid, expires_at = fields
+        found = Reservation(jti, sid.decode(), Player(pid.decode(), name.decode()), digest, kid.decode(),
+                            float(expires_at))
+        return ReservationState(found, None if redeemed_at is None else float(redeemed_at))
 
     async def leave(self, server_id: str, player_id: str) -> bool:
         """Free a player's slot."""

@@ -183,6 +183,7 @@ async def test_a_players_new_reservation_replaces_the_earlier_one(store):
     await reserve(store, second)
     assert (await store.get_server(server.id, time.time())).reserved == 1
     assert (await redeem(store, first)).outcome is RedeemOutcome.NOT_ISSUED
+    assert await store.reservation(first.jti) is None
     assert (await redeem(store, second)).outcome is RedeemOutcome.REDEEMED
 
 
@@ -237,6 +238,19 @@ async def test_redeem_refuses_a_wrong_digest_and_a_wrong_server(store):
     )
 
 
+async def test_the_reservation_of_a_token_is_found_redeemed_or_not(store):
+    server = await add_server(store, 4)
+    r = reservation(server)
+    await reserve(store, r)
+    pending = await store.reservation(r.jti)
+    assert (pending.reservation, pending.redeemed_at) == (r, None)
+    now = time.time()
+    await redeem(store, r, now)
+    redeemed = await store.reservation(r.jti)
+    assert (redeemed.reservation, redeemed.redeemed_at) == (r, now)
+    assert await store.reservation(new_id("jti")) is None
+
+
 async def test_leave_frees_a_members_slot_once(store):
     server = await add_server(store, 2)
     first, second = reservation(server), reservation(server)
@@ -260,6 +274,7 @@ async def test_deleting_a_server_drops_its_reservations(store):
     assert await store.get_server(server.id, time.time()) is None
     assert server.id not in {s.id for s in await store.list_servers(time.time())}
     assert (await redeem(store, r)).outcome is RedeemOutcome.NOT_ISSUED
+    assert await store.reservation(r.jti) is None
 
 
 async def test_purge_forgets_only_what_can_no_longer_matter(store):
@@ -268,8 +283,10 @@ async def test_purge_forgets_only_what_can_no_longer_matter(store):
     await reserve(store, live)
     await reserve(store, old)
     await store.purge(time.time())
+    assert (await store.reservation(live.jti)).reservation == live
     assert (await redeem(store, live)).outcome is RedeemOutcome.REDEEMED
     await store.purge(old.expires_at + 3601)
+    assert await store.reservation(old.jti) is None
     assert (await redeem(store, old, now=old.expires_at + 3601)).outcome is RedeemOutcome.NOT_ISSUED
 
 
@@ -457,6 +474,7 @@ def every_operation(store: Store, server: GameServer, r: Reservation) -> list:
         store.heartbeat(server.id, 0, now),
         store.reserve(reservation(server), now, HEARTBEAT_TIMEOUT_S),
         store.redeem(r.jti, r.digest, server.id, now),
+        store.reservation(r.jti),
         store.leave(server.id, "p_x"),
         store.purge(now),
         store.delete_server(server.id),
