@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -16,6 +17,8 @@ import httpx
 import jwt
 import pytest
 
+from lobby.settings import SettingsError
+from lobby.supervisor import read_env_file
 from tests.support.lobby import (
     ADMIN_TOKEN,
     ROOT,
@@ -193,3 +196,36 @@ def read_until_closed(sock: socket.socket) -> bytes:
     while chunk := sock.recv(65536):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def test_a_worker_that_dies_is_replaced_and_workers_outlive_no_supervisor(serve) -> None:
+    lobby = serve()
+    (first,) = workers(lobby)
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: len(now := workers(lobby)) == 1 and first not in now, WAIT_S, lobby)
+    wait_for(lambda: ready(lobby), WAIT_S, lobby)
+    assert "died (status -9); replacing it" in lobby.logs()
+
+    (second,) = workers(lobby)
+    lobby.process.kill()
+    lobby.process.wait()
+    wait_for(lambda: not alive(second), WAIT_S, lobby)
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting for its new parent to reap it does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_the_env_file_takes_lobby_settings_only_and_never_echoes_a_line(tmp_path) -> None:
+    env_file = tmp_path / "lobby.env"
+    env_file.write_text("# comment\n\n LOBBY_LAUNCH_SCHEME = arena \nLOBBY_ADMIN_TOKEN=a=b=c\n")
+    assert read_env_file(env_file) == {"LOBBY_LAUNCH_SCHEME": "arena", "LOBBY_ADMIN_TOKEN": "a=b=c"}
+    env_file.write_text("LOBBY_PORT=1\nPATH=/secret-value\n")
+    with pytest.raises(SettingsError) as refused:
+        read_env_file(env_file)
+    assert "line 2" in str(refused.value)
+    assert "secret-value" not in str(refused.value)
