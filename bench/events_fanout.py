@@ -4,7 +4,8 @@ For each N, a fresh lobby (rate limits off) and a separate client process that o
 `GET /v1/events` streams and waits for each one's `snapshot`. Then the bench sends one heartbeat
 that changes a game's player count, and the client notes when each stream has the `game` event
 carrying it. Reported: the time from the heartbeat request until each subscriber has the event
-(p50/p99/max, the worst of `ROUNDS` changes) and the lobby's resident memory (VmRSS, VmHWM).
+(p50/p99/max of the median of `ROUNDS` changes, by p99, and the worst change's p99) and the
+lobby's resident memory (VmRSS, VmHWM).
 Both processes raise RLIMIT_NOFILE (the lobby inherits the bench's limit).
 """
 
@@ -30,7 +31,7 @@ from tests.support.lobby import ADMIN, LobbyProcess
 
 COMMAND = "./dev bench events_fanout"
 SIZES = (1000, 5000, 10000)
-ROUNDS = 3
+ROUNDS = 5
 CONNECT_CONCURRENCY = 256
 DELIVERY_TIMEOUT_S = 30.0
 TARGET_P99_S = 1.0
@@ -190,7 +191,7 @@ def _run_size(count: int, folder: Path) -> dict[str, float]:
             if client.stdout.readline().strip() != "ready":
                 raise RuntimeError("the client could not open its streams")
             connect_s = time.monotonic() - started
-            worst: dict[str, float] = {}
+            rounds: list[dict[str, float]] = []
             for round_number in range(1, ROUNDS + 1):
                 players = count + round_number
                 client.stdin.write(f'arm "players":{players},\n')
@@ -206,14 +207,14 @@ def _run_size(count: int, folder: Path) -> dict[str, float]:
                     "max": max(latencies, default=float("inf")),
                     "missing": result["streams"] - len(latencies),
                 }
-                if not worst or got["p99"] > worst["p99"]:
-                    worst = got
+                rounds.append(got)
             memory = _rss_kib(lobby.process.pid)
             client.stdin.write("quit\n")
             client.stdin.flush()
             client.wait(timeout=30)
         return {
-            **worst,
+            **sorted(rounds, key=lambda r: r["p99"])[len(rounds) // 2],
+            "worst_p99": max(r["p99"] for r in rounds),
             "connect_s": connect_s,
             "idle_rss_mib": idle_rss / 1024,
             "rss_mib": memory["VmRSS"] / 1024,
@@ -244,14 +245,15 @@ def main() -> None:
             rows.append((count, result))
             print(count, {k: round(v, 4) for k, v in result.items()}, flush=True)
     lines = [
-        "| subscribers | p50 ms | p99 ms | max ms | missing | lobby RSS MiB (idle → held, peak) |"
-        " connect s |",
-        "|---|---|---|---|---|---|---|",
+        "| subscribers | p50 ms | p99 ms | max ms | worst p99 ms | missing |"
+        " lobby RSS MiB (idle → held, peak) | connect s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for count, r in rows:
         lines.append(
             f"| {count} | {r['p50'] * 1000:.0f} | {r['p99'] * 1000:.0f} | {r['max'] * 1000:.0f} "
-            f"| {r['missing']:.0f} | {r['idle_rss_mib']:.0f} → {r['rss_mib']:.0f}, {r['hwm_mib']:.0f} "
+            f"| {r['worst_p99'] * 1000:.0f} | {r['missing']:.0f} "
+            f"| {r['idle_rss_mib']:.0f} → {r['rss_mib']:.0f}, {r['hwm_mib']:.0f} "
             f"| {r['connect_s']:.1f} |"
         )
     largest_count, largest = rows[-1]
@@ -261,7 +263,8 @@ def main() -> None:
         f"holding N raw-socket `GET /v1/events` streams (RLIMIT_NOFILE {limit}). One heartbeat "
         f"changes a game's player count; latency is from sending that request until each "
         f"subscriber has read the `game` event, so it includes the lobby's store read and "
-        f"the fan-out. Worst of {ROUNDS} changes per N. Memory is summed over the `lobby serve` "
+        f"the fan-out. {ROUNDS} changes per N: the median one (by p99) is shown, and the worst p99. "
+        f"Memory is summed over the `lobby serve` "
         f"supervisor and its one worker (VmRSS while holding the streams, VmHWM the peak).\n\n"
         + "\n".join(lines)
         + f"\n\nTarget: {largest_count} subscribers with p99 under {TARGET_P99_S * 1000:.0f} ms "
