@@ -51,7 +51,7 @@ end
 """
 
 
-async def _prepare(url: str, tokens_needed: int) -> tuple[list[str], list[str]]:
+async def prepare(url: str, tokens_needed: int) -> tuple[list[str], list[str]]:
     """Players' join lines and servers' redeem lines (one unredeemed token each).
 
     The join run uses servers of its own: a join replaces the player's earlier reservation on
@@ -95,13 +95,28 @@ async def _prepare(url: str, tokens_needed: int) -> tuple[list[str], list[str]]:
         return join_lines, redeem_lines
 
 
-def _wrk(url: str, script: Path) -> dict[str, float]:
-    args = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{DURATION_S}s", "--latency", "-s", str(script)]
-    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+def run_wrk(targets: list[tuple[str, Path]], connections: int = CONNECTIONS) -> dict[str, float]:
+    """Drive every (url, script) target at once, sharing `connections`; summed rps, worst p99."""
+    per_target = max(THREADS, connections // len(targets))
+    args = ["wrk", f"-t{THREADS}", f"-c{per_target}", f"-d{DURATION_S}s", "--latency"]
+    runs = [
+        subprocess.Popen([*args, "-s", str(script), url], stdout=subprocess.PIPE, text=True)
+        for url, script in targets
+    ]
+    outs = [run.communicate()[0] for run in runs]
+    parsed = [_parse_wrk(out) for out in outs]
+    return {
+        "rps": sum(p["rps"] for p in parsed),
+        "p50_ms": sum(p["p50_ms"] for p in parsed) / len(parsed),
+        "p99_ms": max(p["p99_ms"] for p in parsed),
+        "errors": sum(p["errors"] for p in parsed),
+    }
+
+
+def _parse_wrk(out: str) -> dict[str, float]:
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
-        "rps": rps,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),
         "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),
         "errors": float(non2xx.group(1)) if non2xx else 0.0,
@@ -113,7 +128,7 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def _script(folder: Path, name: str, method: str, lines: list[str]) -> Path:
+def make_script(folder: Path, name: str, method: str, lines: list[str]) -> Path:
     """A wrk script that sends `lines` (auth, path, body separated by tabs) round-robin."""
     data = folder / f"{name}.txt"
     data.write_text("\n".join(lines) + "\n")
@@ -132,13 +147,13 @@ def main() -> None:
         env = {"LOBBY_HEARTBEAT_TIMEOUT_S": "3600", "LOBBY_JOIN_TOKEN_TTL_S": "900"}
         lobby = LobbyProcess(folder / "data", env).start()
         try:
-            join_lines, redeem_lines = asyncio.run(_prepare(lobby.url, 30_000))
+            join_lines, redeem_lines = asyncio.run(prepare(lobby.url, 30_000))
             scripts = {
-                "trivial (GET /healthz)": _script(folder, "trivial", "GET", ["-\t/healthz\t"]),
-                "join (POST /v1/games/{id}/join)": _script(folder, "join", "POST", join_lines),
-                "redeem (POST /v1/tokens/redeem)": _script(folder, "redeem", "POST", redeem_lines),
+                "trivial (GET /healthz)": make_script(folder, "trivial", "GET", ["-\t/healthz\t"]),
+                "join (POST /v1/games/{id}/join)": make_script(folder, "join", "POST", join_lines),
+                "redeem (POST /v1/tokens/redeem)": make_script(folder, "redeem", "POST", redeem_lines),
             }
-            results = {name: _wrk(lobby.url, script) for name, script in scripts.items()}
+            results = {name: run_wrk([(lobby.url, script)]) for name, script in scripts.items()}
         finally:
             lobby.stop()
         statuses = collections.Counter(

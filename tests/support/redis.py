@@ -32,6 +32,7 @@ class RedisProcess:
 
     data_dir: Path
     port: int = field(default_factory=free_port)
+    extra_args: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
 
     def url(self, db: int = 0) -> str:
@@ -49,7 +50,7 @@ class RedisProcess:
         command = [
             redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "no", "--dir", str(self.data_dir),
-            "--logfile", str(self.log_path),
+            "--logfile", str(self.log_path), *self.extra_args,
         ]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + START_TIMEOUT_S
