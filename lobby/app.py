@@ -14,10 +14,13 @@ from fastapi.staticfiles import StaticFiles
 
 from lobby.errors import install_error_handlers
 from lobby.keys import KeyRing
+from lobby.metrics import Metrics, timed_store
+from lobby.middleware.access_log import AccessLogMiddleware
 from lobby.middleware.body_limit import BodyLimitMiddleware
+from lobby.middleware.metrics import MetricsMiddleware
 from lobby.middleware.rate_limit import RateLimitMiddleware
 from lobby.middleware.security_headers import SecurityHeadersMiddleware
-from lobby.routes import events, games, health, joins, jwks, players, servers, sessions, tokens
+from lobby.routes import events, games, health, joins, jwks, metrics, players, servers, sessions, tokens
 from lobby.settings import PURGE_INTERVAL_S, Settings
 from lobby.shutdown import on_stop_signal
 from lobby.state import Lobby
@@ -50,7 +53,8 @@ def create_app(settings: Settings) -> FastAPI:
         await asyncio.to_thread(keys.ensure)
         store = store_from_url(settings.store_url)
         await store.open()
-        lobby = Lobby(settings, store, keys)
+        meters = Metrics()
+        lobby = Lobby(settings, timed_store(store, meters), keys, metrics=meters)
         app.state.lobby = lobby
         await lobby.feed.load()
         tasks = [
@@ -78,7 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
         description="Join tokens from a browser's Join button to the right game server.",
     )
     install_error_handlers(app)
-    for module in (tokens, joins, games, servers, sessions, players, events, jwks, health):
+    for module in (tokens, joins, games, servers, sessions, players, events, jwks, health, metrics):
         app.include_router(module.router)
     app.add_api_route("/", _index, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -86,4 +90,6 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.rate_limits_enabled:
         app.add_middleware(RateLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(AccessLogMiddleware)
     return app

@@ -57,6 +57,7 @@ async def issue_join(lobby: Lobby, player: Player, server_id: str) -> IssuedJoin
         claims.jti, server_id, player, tokens.digest(token), kid, float(claims.exp)
     )
     await lobby.store.reserve(reservation, now, settings.heartbeat_timeout_s)
+    lobby.metrics.tokens_issued.inc()
     lobby.feed.touch(server_id)
     return IssuedJoin(token, launch_url(settings.launch_scheme, settings.issuer, token), claims.exp)
 
@@ -79,6 +80,16 @@ def _issued_by_us(lobby: Lobby, token: str) -> str | None:
 
 async def redeem_join(lobby: Lobby, token: str, server_id: str) -> Reservation:
     """Redeem `token` for `server_id`: exactly once, only for the server it names."""
+    try:
+        reservation = await _redeem(lobby, token, server_id)
+    except TokenError as refused:
+        lobby.metrics.tokens_refused.labels(refused.reason).inc()
+        raise
+    lobby.metrics.tokens_redeemed.inc()
+    return reservation
+
+
+async def _redeem(lobby: Lobby, token: str, server_id: str) -> Reservation:
     settings = lobby.settings
     jti = _issued_by_us(lobby, token)
     if jti is not None:

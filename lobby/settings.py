@@ -11,6 +11,8 @@ from limits import parse as parse_limit
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lobby.log_format import LogFormat
+
 ENV_PREFIX = "LOBBY_"
 HOST = "127.0.0.1"
 PORT = 8000
@@ -32,6 +34,7 @@ EVENTS_PING_S = 15.0
 EVENTS_HISTORY = 1000
 EVENTS_QUEUE = 256
 EVENTS_SWEEP_S = 1.0
+LOG_FORMAT = "json"
 
 
 class SettingsError(Exception):
@@ -93,6 +96,7 @@ class Settings(BaseSettings):
     events_history: Annotated[int, Field(ge=1, le=1_000_000)] = EVENTS_HISTORY
     events_queue: Annotated[int, Field(ge=1, le=100_000)] = EVENTS_QUEUE
     events_sweep_s: Annotated[float, Field(ge=0.05, le=3600)] = EVENTS_SWEEP_S
+    log_format: LogFormat = LOG_FORMAT
 
     @model_validator(mode="after")
     def _check_urls(self) -> Self:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from lobby.events import EventBus, event_bus_from_settings
 from lobby.game_feed import GameFeed
 from lobby.keys import KeyRing
+from lobby.metrics import Metrics
 from lobby.passwords import Passwords
 from lobby.ratelimit import RateLimiter, rate_limiter_from_settings
 from lobby.server_cache import ServerCache
@@ -17,12 +18,13 @@ from lobby.store import Store
 
 @dataclass
 class Lobby:
-    """Settings, store, keys, password hasher, event bus, game feed and rate limiter of a lobby."""
+    """Settings, store, keys, password hasher, metrics, event bus, game feed and rate limiter."""
 
     settings: Settings
     store: Store
     keys: KeyRing
     passwords: Passwords = field(default_factory=Passwords)
+    metrics: Metrics = field(default_factory=Metrics)
     servers: ServerCache = field(init=False)
     events: EventBus = field(init=False)
     feed: GameFeed = field(init=False)

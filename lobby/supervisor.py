@@ -34,6 +34,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from lobby.log_format import configure_logging, log_config
 from lobby.settings import ENV_PREFIX, Settings, SettingsError, load_settings
 
 APP = "lobby.asgi:app"
@@ -43,6 +44,7 @@ DRAIN_TIMEOUT_S = 30.0
 FIRST_REQUEST_GRACE_S = 5.0
 RESTART_DELAY_S = 1.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+LOG_PREFIX = "lobby serve: "
 
 log = logging.getLogger("lobby.supervisor")
 
@@ -133,6 +135,7 @@ class Supervisor:
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT; returns the exit status."""
         self.env, self.settings = self.load()
+        configure_logging(self.settings.log_format, LOG_PREFIX)
         self.sock = _listen(self.settings.host, self.settings.port)
         self._wakeup_r, wakeup_w = os.pipe()
         os.set_blocking(wakeup_w, False)
@@ -246,6 +249,7 @@ class Supervisor:
             log.error("reload failed: new workers not ready; generation %d keeps serving", self.generation)
             return
         self.env, self.settings = env, settings
+        configure_logging(settings.log_format, LOG_PREFIX)
         self._promote(workers)
 
     def _reap(self) -> None:
@@ -289,7 +293,6 @@ def _wait_or_kill(process: subprocess.Popen[bytes], timeout_s: float) -> None:
 
 def serve(workers: int, env_file: Path | None = None, overrides: Mapping[str, str] | None = None) -> int:
     """Run `lobby serve`: supervise `workers` uvicorn workers until SIGTERM; returns the exit status."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     lobby serve: %(message)s")
     return Supervisor(workers, env_file, overrides).run()
 
 
@@ -376,11 +379,14 @@ class WorkerServer(uvicorn.Server):
 def run_worker(listen_fd: int, ready_fd: int, parent_pid: int) -> None:
     """Serve the lobby app on the inherited socket until SIGTERM (one worker process)."""
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    logging.captureWarnings(True)
     config = uvicorn.Config(
         APP,
         http=DrainingH11Protocol,
         backlog=BACKLOG,
         log_level="info",
+        log_config=log_config(load_settings().log_format),
+        access_log=False,
         server_header=False,
         timeout_graceful_shutdown=DRAIN_TIMEOUT_S,
     )

@@ -99,6 +99,7 @@ def _with_headers(decision: Decision, send: Send) -> Send:
 
 
 async def _refuse(decision: Decision, scope: Scope, receive: Receive, send: Send) -> None:
+    scope["app"].state.lobby.metrics.rate_limited.labels(decision.policy).inc()
     detail = (
         f"too many event streams from this address; retry in {decision.retry_after_s} s"
         if decision.policy == "streams"

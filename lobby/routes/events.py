@@ -23,6 +23,7 @@ async def _stream(
     starts holds nothing."""
     subscription = lobby.events.subscribe(player, last_event_id)
     feed, ping_s = lobby.feed, lobby.settings.events_ping_s
+    lobby.metrics.event_subscribers.inc()
     try:
         if subscription.missed is None:
             name = "reset" if last_event_id is not None else "snapshot"
@@ -39,6 +40,7 @@ async def _stream(
             yield PING if event is None else event.wire
     finally:
         subscription.close()
+        lobby.metrics.event_subscribers.dec()
 
 
 @router.get("", responses={200: {"content": {"text/event-stream": {}}}})

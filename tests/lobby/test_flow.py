@@ -109,7 +109,7 @@ def test_lobby_logs_carry_no_tokens_secrets_or_passwords(api: httpx.Client, lobb
     api.post("/v1/tokens/redeem", json={"token": token + "x"}, headers=server.auth)
 
     logs = lobby.logs()
-    assert "POST /v1/tokens/redeem" in logs
+    assert '"method": "POST", "route": "/v1/tokens/redeem", "path": "/v1/tokens/redeem"' in logs
     for secret in (
         token,
         token.split(".")[2],

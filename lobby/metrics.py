@@ -1,0 +1,116 @@
+"""Prometheus metrics of one lobby app, in a registry of its own, and a store that times itself.
+
+Each app (each worker process, and each app a test builds) has its own `CollectorRegistry`, so
+apps in one process never collide and `/metrics` shows only its own worker's counts.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+
+from lobby.store import Store
+
+UNMATCHED_ROUTE = "unmatched"
+REQUEST_BUCKETS_S = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)
+STORE_BUCKETS_S = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+)
+
+
+class Metrics:
+    """The lobby's counters, gauges and histograms, and the registry that renders them."""
+
+    def __init__(self) -> None:
+        self.registry = registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        self.requests = Counter(
+            "playlink_http_requests",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            "playlink_http_request_duration_seconds",
+            "Time from request to the end of the response (an event stream's whole life).",
+            ["route", "method"],
+            buckets=REQUEST_BUCKETS_S,
+            registry=registry,
+        )
+        self.tokens_issued = Counter(
+            "playlink_tokens_issued", "Join tokens signed.", registry=registry
+        )
+        self.tokens_redeemed = Counter(
+            "playlink_tokens_redeemed", "Join tokens redeemed by their game server.", registry=registry
+        )
+        self.tokens_refused = Counter(
+            "playlink_tokens_refused",
+            "Redemptions refused, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.rate_limited = Counter(
+            "playlink_rate_limited",
+            "Requests refused with 429, by the rate-limit policy that refused them.",
+            ["policy"],
+            registry=registry,
+        )
+        self.event_subscribers = Gauge(
+            "playlink_event_subscribers", "Open event streams on this worker.", registry=registry
+        )
+        self.store_seconds = Histogram(
+            "playlink_store_operation_seconds",
+            "Time of each store call, by operation.",
+            ["operation"],
+            buckets=STORE_BUCKETS_S,
+            registry=registry,
+        )
+
+    def render(self) -> bytes:
+        """Every metric in the Prometheus text format."""
+        return generate_latest(self.registry)
+
+
+class TimedStore:
+    """A `Store` that passes every call on and records how long its coroutines took."""
+
+    def __init__(self, store: Store, histogram: Histogram) -> None:
+        self._store = store
+        self._histogram = histogram
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._store, name)
+        if not inspect.iscoroutinefunction(attr):
+            return attr
+        timed = _timed(attr, self._histogram.labels(name))
+        setattr(self, name, timed)
+        return timed
+
+
+def _timed(call: Callable[..., Awaitable[Any]], histogram: Histogram) -> Callable[..., Awaitable[Any]]:
+    async def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await call(*args, **kwargs)
+        finally:
+            histogram.observe(time.perf_counter() - started)
+
+    return timed
+
+
+def timed_store(store: Store, metrics: Metrics) -> Store:
+    """`store`, with each of its operations timed into `playlink_store_operation_seconds`."""
+    return cast(Store, TimedStore(store, metrics.store_seconds))
