@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Self
@@ -67,6 +68,17 @@ def _limit_storage(value: str) -> str:
 RateLimit = Annotated[str, AfterValidator(_rate_limit)]
 
 
+FORWARDED_ALLOW_IPS = ""
+
+
+def _forwarded_allow_ips(value: str) -> str:
+    """Addresses or networks of proxies whose X-Forwarded-For is believed; empty trusts none."""
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        if item != "*":
+            ipaddress.ip_network(item, strict=False)
+    return value
+
+
 class Settings(BaseSettings):
     """Every setting of one lobby; `Settings()` reads the environment."""
 
@@ -97,6 +109,7 @@ class Settings(BaseSettings):
     events_queue: Annotated[int, Field(ge=1, le=100_000)] = EVENTS_QUEUE
     events_sweep_s: Annotated[float, Field(ge=0.05, le=3600)] = EVENTS_SWEEP_S
     log_format: LogFormat = LOG_FORMAT
+    forwarded_allow_ips: Annotated[str, AfterValidator(_forwarded_allow_ips)] = FORWARDED_ALLOW_IPS
 
     @model_validator(mode="after")
     def _check_urls(self) -> Self:

@@ -380,12 +380,15 @@ def run_worker(listen_fd: int, ready_fd: int, parent_pid: int) -> None:
     """Serve the lobby app on the inherited socket until SIGTERM (one worker process)."""
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     logging.captureWarnings(True)
+    settings = load_settings()
     config = uvicorn.Config(
         APP,
         http=DrainingH11Protocol,
         backlog=BACKLOG,
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
         log_level="info",
-        log_config=log_config(load_settings().log_format),
+        log_config=log_config(settings.log_format),
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=DRAIN_TIMEOUT_S,

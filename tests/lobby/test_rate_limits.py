@@ -17,8 +17,8 @@ STATE = re.compile(r'"(\w+)";r=(\d+);t=(\d+)')
 
 
 def limited(start_lobby: object, env: dict[str, str] | None = None, **limits: str) -> LobbyProcess:
-    """A lobby with rate limits on and these limits; untrusted proxies (192.0.2.1 is nobody here)."""
-    env = {**(env or {}), "LOBBY_RATE_LIMITS_ENABLED": "true", "FORWARDED_ALLOW_IPS": "192.0.2.1"}
+    """A lobby with rate limits on and these limits (and the default: no proxy is trusted)."""
+    env = {**(env or {}), "LOBBY_RATE_LIMITS_ENABLED": "true"}
     env.update({f"LOBBY_RATE_LIMIT_{k.upper()}": v for k, v in limits.items()})
     return start_lobby(**env)  # type: ignore[operator]
 
@@ -101,6 +101,16 @@ def test_x_forwarded_for_from_an_untrusted_peer_does_not_change_the_key(start_lo
             for n in range(4)
         ]
     assert statuses[-2:] == [429, 429]
+
+
+def test_x_forwarded_for_from_a_trusted_proxy_is_the_key(start_lobby: object) -> None:
+    lobby = limited(start_lobby, {"LOBBY_FORWARDED_ALLOW_IPS": "127.0.0.1"}, per_address="3/minute")
+    with httpx.Client(base_url=lobby.url) as client:
+        statuses = [
+            client.get("/healthz", headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
+            for n in range(6)
+        ]
+    assert statuses == [200] * 6
 
 
 def test_event_streams_are_capped_per_address_and_a_closed_one_frees_its_slot(
