@@ -56,6 +56,9 @@ def create_app(settings: Settings) -> FastAPI:
         meters = Metrics()
         lobby = Lobby(settings, timed_store(store, meters), keys, metrics=meters)
         app.state.lobby = lobby
+        await lobby.events.open(store)
+        if lobby.rate_limiter is not None:
+            await lobby.rate_limiter.open(store)
         await lobby.feed.load()
         tasks = [
             asyncio.create_task(_purge_forever(store, lobby)),

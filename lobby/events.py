@@ -1,9 +1,11 @@
-"""Live events: a publish/subscribe interface with event ids and a bounded history, in-process for now.
+"""Live events: a publish/subscribe interface with event ids and a bounded history.
 
-`EventBus` is what the rest of the lobby sees; `InProcessEventBus` implements it for one process
-(a Redis-backed bus can replace it behind the same interface, chosen in `event_bus_from_settings`).
-Every subscriber has a bounded queue: one that falls behind is dropped (its stream ends and the
-client reconnects with `Last-Event-ID`), so a slow reader never makes the lobby's memory grow.
+`EventBus` is what the rest of the lobby sees. `InProcessEventBus` implements it for one process;
+`lobby.events_redis.RedisEventBus` for several instances on one Redis; `event_bus_from_settings`
+chooses (the Redis bus whenever the store is Redis). Both hand events to their own process's
+subscribers through `LocalFanout`: every subscriber has a bounded queue, and one that falls behind
+is dropped (its stream ends and the client reconnects with `Last-Event-ID`), so a slow reader never
+makes the lobby's memory grow.
 """
 
 from __future__ import annotations
@@ -16,13 +18,17 @@ import json
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi.sse import format_sse_event
 
 from lobby.settings import Settings
 
+if TYPE_CHECKING:
+    from lobby.store import Store
+
 RETRY_MS = 2000
+RESET = "reset"
 
 
 @dataclass(frozen=True)
@@ -61,12 +67,21 @@ class Subscription(Protocol):
 
 
 class EventBus(Protocol):
-    """Publish events to every subscriber; a Redis-backed bus can replace the in-process one."""
+    """Publish events to every subscriber, in this process or (Redis bus) in every instance."""
+
+    async def open(self, store: Store) -> None:
+        """Start delivering; the Redis bus connects through the Redis store's connection pool."""
+
+    def check(self) -> None:
+        """Raise `Unavailable` while events cannot be delivered (Redis unreachable)."""
 
     async def publish(
         self, name: str, data: Mapping[str, Any], player: str | None = None
     ) -> Event:
-        """Give the event its id, keep it in the history and deliver it to the subscribers."""
+        """Give the event its id, keep it in the history and deliver it to the subscribers.
+
+        Never raises for an unreachable Redis: the event is lost, and subscribers get `reset` later.
+        """
 
     def subscribe(self, player: str | None = None, last_event_id: str | None = None) -> Subscription:
         """Start receiving; with `last_event_id`, `missed` holds what came after it (None: too old)."""
@@ -80,7 +95,7 @@ class _Subscriber:
 
     __slots__ = ("_bus", "_limit", "_queue", "_waiter", "closed", "last_id", "missed", "player")
 
-    def __init__(self, bus: InProcessEventBus, player: str | None, limit: int) -> None:
+    def __init__(self, bus: LocalFanout, player: str | None, limit: int) -> None:
         self._bus = bus
         self._limit = limit
         self._queue: collections.deque[Event] = collections.deque()
@@ -153,13 +168,10 @@ def _settle(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-class InProcessEventBus:
-    """The `EventBus` of one lobby process, with a history of the last `history` events."""
+class LocalFanout:
+    """This process's subscribers and the hand-over of each event to them; buses build on it."""
 
-    def __init__(self, history: int, queue: int) -> None:
-        self._boot = secrets.token_hex(4)
-        self._seq = 0
-        self._history: collections.deque[Event] = collections.deque(maxlen=history)
+    def __init__(self, queue: int) -> None:
         self._queue = queue
         self._subscribers: set[_Subscriber] = set()
         self._closed = False
@@ -170,28 +182,30 @@ class InProcessEventBus:
         """How many subscriptions are live."""
         return len(self._subscribers)
 
-    def _id(self, seq: int) -> str:
-        return f"{self._boot}-{seq}"
+    async def open(self, store: Store) -> None:
+        """Nothing to connect."""
 
-    async def publish(
-        self, name: str, data: Mapping[str, Any], player: str | None = None
-    ) -> Event:
-        """Number the event, remember it and queue it for every subscriber that may see it."""
-        self._seq += 1
-        event_id = self._id(self._seq)
-        event = Event(event_id, self._seq, name, data, player, sse_bytes(name, data, event_id))
-        self._history.append(event)
+    def check(self) -> None:
+        """Always deliverable."""
+
+    def _latest_id(self) -> str:
+        raise NotImplementedError
+
+    def _since(self, last_event_id: str, player: str | None) -> list[Event] | None:
+        raise NotImplementedError
+
+    def _fan_out(self, event: Event) -> None:
+        """Queue `event` for every subscriber that may see it; drop those too slow to take it."""
         with _no_gc():
             slow = [s for s in self._subscribers if event.visible_to(s.player) and not s.deliver(event)]
         for subscriber in slow:
             self.dropped += 1
             subscriber.close()
-        return event
 
     def subscribe(self, player: str | None = None, last_event_id: str | None = None) -> _Subscriber:
         """Start receiving events; see `EventBus.subscribe`."""
         subscriber = _Subscriber(self, player, self._queue)
-        subscriber.last_id = self._id(self._seq)
+        subscriber.last_id = self._latest_id()
         if last_event_id is not None:
             subscriber.missed = self._since(last_event_id, player)
         if self._closed:
@@ -199,17 +213,6 @@ class InProcessEventBus:
         else:
             self._subscribers.add(subscriber)
         return subscriber
-
-    def _since(self, last_event_id: str, player: str | None) -> list[Event] | None:
-        boot, _, number = last_event_id.strip().rpartition("-")
-        if boot != self._boot or not number.isdigit():
-            return None
-        seq = int(number)
-        oldest = self._history[0].seq if self._history else self._seq + 1
-        if seq > self._seq or seq < oldest - 1:
-            return None
-        start = seq - oldest + 1
-        return [e for e in list(self._history)[start:] if e.visible_to(player)]
 
     def unsubscribe(self, subscriber: _Subscriber) -> None:
         """Forget a subscriber."""
@@ -222,6 +225,48 @@ class InProcessEventBus:
             subscriber.close()
 
 
-def event_bus_from_settings(settings: Settings) -> InProcessEventBus:
-    """The event bus these settings call for (in-process; a Redis bus comes with scale-out)."""
+class InProcessEventBus(LocalFanout):
+    """The `EventBus` of one lobby process, with a history of the last `history` events."""
+
+    def __init__(self, history: int, queue: int) -> None:
+        super().__init__(queue)
+        self._boot = secrets.token_hex(4)
+        self._seq = 0
+        self._history: collections.deque[Event] = collections.deque(maxlen=history)
+
+    def _id(self, seq: int) -> str:
+        return f"{self._boot}-{seq}"
+
+    def _latest_id(self) -> str:
+        return self._id(self._seq)
+
+    async def publish(
+        self, name: str, data: Mapping[str, Any], player: str | None = None
+    ) -> Event:
+        """Number the event, remember it and queue it for every subscriber that may see it."""
+        self._seq += 1
+        event_id = self._id(self._seq)
+        event = Event(event_id, self._seq, name, data, player, sse_bytes(name, data, event_id))
+        self._history.append(event)
+        self._fan_out(event)
+        return event
+
+    def _since(self, last_event_id: str, player: str | None) -> list[Event] | None:
+        boot, _, number = last_event_id.strip().rpartition("-")
+        if boot != self._boot or not number.isdigit():
+            return None
+        seq = int(number)
+        oldest = self._history[0].seq if self._history else self._seq + 1
+        if seq > self._seq or seq < oldest - 1:
+            return None
+        start = seq - oldest + 1
+        return [e for e in list(self._history)[start:] if e.visible_to(player)]
+
+
+def event_bus_from_settings(settings: Settings) -> EventBus:
+    """The event bus these settings call for: on Redis when the store is, else in-process."""
+    if settings.store_url.startswith(("redis://", "rediss://")):
+        from lobby.events_redis import RedisEventBus
+
+        return RedisEventBus(settings.events_history, settings.events_queue)
     return InProcessEventBus(settings.events_history, settings.events_queue)

@@ -2,27 +2,42 @@
 
 Each request is counted against one bucket per policy that applies to it: `address` (the client
 address of the connection), `player` (the session it carries), `server` (the game-server secret it
-carries) and, for logging in and registering, the stricter `login` (per address). The storage comes
-from `limit_storage(url)`: memory now, Redis (`limits.aio.storage.RedisStorage`) for several lobby
-instances, with the same code. Headers follow draft-ietf-httpapi-ratelimit-headers:
+carries) and, for logging in and registering, the stricter `login` (per address). Storage: with the
+Redis store (and no `LOBBY_RATE_LIMIT_STORAGE` set) `limits.aio.storage.RedisStorage` on the store's
+own connection pool, and the concurrent-stream count a Redis counter, so every instance shares both;
+otherwise what `LOBBY_RATE_LIMIT_STORAGE` names (default memory, per process). An unreachable
+storage is `Unavailable`. Headers follow draft-ietf-httpapi-ratelimit-headers:
 `RateLimit-Policy: "address";q=300;w=60` and `RateLimit: "address";r=299;t=60`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from lobby.errors import Unavailable
 from lobby.settings import Settings
+from lobby.store import RedisStore, Store
 
+log = logging.getLogger("lobby")
 STREAMS_POLICY = "streams"
 STREAM_RETRY_AFTER_S = 5
+LIMITS_KEY_PREFIX = "limits"
+STREAMS_KEY = "streams:"
+STREAM_SLOT_TTL_S = 3600  # a crashed instance's slots are forgotten after this; refreshed on open
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,79 @@ def limit_storage(url: str) -> Storage:
     return RedisStorage(url, implementation="redispy")
 
 
+@contextlib.contextmanager
+def _reachable() -> Iterator[None]:
+    """Turn a failure of the counters' storage into `Unavailable`."""
+    try:
+        yield
+    except (RedisError, OSError, StorageError) as exc:
+        raise Unavailable(f"the rate-limit storage failed: {type(exc).__name__}") from None
+
+
+class StreamSlots(Protocol):
+    """Concurrent event streams per address."""
+
+    async def take(self, address: str, quota: int) -> int | None:
+        """Take a slot; how many are in use now, or None when all `quota` already are."""
+
+    async def give_back(self, address: str) -> None:
+        """Release a slot taken by `take`."""
+
+
+class MemoryStreamSlots:
+    """Stream slots counted in this process."""
+
+    def __init__(self) -> None:
+        self._in_use: Counter[str] = Counter()
+
+    async def take(self, address: str, quota: int) -> int | None:
+        """See `StreamSlots.take`."""
+        if self._in_use[address] >= quota:
+            return None
+        self._in_use[address] += 1
+        return self._in_use[address]
+
+    async def give_back(self, address: str) -> None:
+        """See `StreamSlots.give_back`."""
+        self._in_use[address] -= 1
+        if self._in_use[address] <= 0:
+            del self._in_use[address]
+
+
+TAKE_SLOT = """
+    local n = redis.call('INCR', KEYS[1])
+    redis.call('EXPIRE', KEYS[1], ARGV[2])
+    if n > tonumber(ARGV[1]) then redis.call('DECR', KEYS[1]) return -1 end
+    return n
+"""
+GIVE_BACK_SLOT = """
+    if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end
+    return 0
+"""
+
+
+class RedisStreamSlots:
+    """Stream slots counted in Redis (`<prefix>streams:<address>`), shared by every instance."""
+
+    def __init__(self, client: Redis, prefix: str) -> None:
+        self._prefix = prefix + STREAMS_KEY
+        self._take = client.register_script(TAKE_SLOT)
+        self._give_back = client.register_script(GIVE_BACK_SLOT)
+
+    async def take(self, address: str, quota: int) -> int | None:
+        """See `StreamSlots.take`; the counter expires `STREAM_SLOT_TTL_S` after the last take."""
+        with _reachable():
+            n = await self._take(keys=[self._prefix + address], args=[quota, STREAM_SLOT_TTL_S])
+        return None if n < 0 else int(n)
+
+    async def give_back(self, address: str) -> None:
+        """See `StreamSlots.give_back`; a failure is logged (the counter's TTL repairs it)."""
+        try:
+            await self._give_back(keys=[self._prefix + address])
+        except (RedisError, OSError) as exc:
+            log.warning("stream slot not given back: %s", type(exc).__name__)
+
+
 def _headers(policies: list[str], states: list[str]) -> list[tuple[bytes, bytes]]:
     return [
         (b"ratelimit-policy", ", ".join(policies).encode()),
@@ -66,8 +154,11 @@ class RateLimiter:
     """Counts requests per policy and key, and holds concurrent event-stream slots per address."""
 
     def __init__(self, settings: Settings, storage: Storage) -> None:
+        self._settings = settings
         self.storage = storage
         self._strategy = SlidingWindowCounterRateLimiter(storage)
+        self._shares_store = False
+        self._slots: StreamSlots = MemoryStreamSlots()
         self.policies = {
             name: Policy(name, parse(value))
             for name, value in (
@@ -78,7 +169,22 @@ class RateLimiter:
             )
         }
         self.streams_per_address = settings.event_streams_per_address
-        self._streams: Counter[str] = Counter()
+
+    async def open(self, store: Store) -> None:
+        """On the Redis store, unless `LOBBY_RATE_LIMIT_STORAGE` says otherwise, count in that Redis
+        through the store's connection pool, so that every instance shares the limits."""
+        if not isinstance(store, RedisStore) or "rate_limit_storage" in self._settings.model_fields_set:
+            return
+        client = store.client
+        self.storage = RedisStorage(
+            store.url,
+            implementation="redispy",
+            key_prefix=store.prefix + LIMITS_KEY_PREFIX,
+            connection_pool=client.connection_pool,
+        )
+        self._strategy = SlidingWindowCounterRateLimiter(self.storage)
+        self._slots = RedisStreamSlots(client, store.prefix)
+        self._shares_store = True
 
     async def check(self, keys: list[tuple[str, str]]) -> Decision:
         """Count one request against each `(policy, key)`; stop at the first exhausted bucket."""
@@ -86,8 +192,9 @@ class RateLimiter:
         states: list[str] = []
         for name, key in keys:
             policy = self.policies[name]
-            allowed = await self._strategy.hit(policy.limit, name, key)
-            stats = await self._strategy.get_window_stats(policy.limit, name, key)
+            with _reachable():
+                allowed = await self._strategy.hit(policy.limit, name, key)
+                stats = await self._strategy.get_window_stats(policy.limit, name, key)
             reset_s = max(0, math.ceil(stats.reset_time - time.time()))
             reset_s = min(reset_s, policy.limit.get_expiry())
             policies.append(policy.header)
@@ -96,27 +203,24 @@ class RateLimiter:
                 return Decision(False, _headers(policies, states), max(1, reset_s), name)
         return Decision(True, _headers(policies, states))
 
-    def open_stream(self, address: str) -> Decision:
+    async def open_stream(self, address: str) -> Decision:
         """Take one of `address`'s event-stream slots; refused when all are in use."""
-        in_use = self._streams[address]
         quota = self.streams_per_address
         policy = f'"{STREAMS_POLICY}";q={quota}'
-        if in_use >= quota:
+        in_use = await self._slots.take(address, quota)
+        if in_use is None:
             state = f'"{STREAMS_POLICY}";r=0;t={STREAM_RETRY_AFTER_S}'
             return Decision(False, _headers([policy], [state]), STREAM_RETRY_AFTER_S, STREAMS_POLICY)
-        self._streams[address] = in_use + 1
-        return Decision(True, _headers([policy], [f'"{STREAMS_POLICY}";r={quota - in_use - 1};t=0']))
+        return Decision(True, _headers([policy], [f'"{STREAMS_POLICY}";r={quota - in_use};t=0']))
 
-    def close_stream(self, address: str) -> None:
+    async def close_stream(self, address: str) -> None:
         """Give back a slot taken by `open_stream`."""
-        self._streams[address] -= 1
-        if self._streams[address] <= 0:
-            del self._streams[address]
+        await self._slots.give_back(address)
 
     async def close(self) -> None:
-        """Release the storage's connections, if it has any."""
+        """Release the storage's connections, if it has its own (a shared pool is the store's)."""
         closer = getattr(self.storage, "aclose", None) or getattr(self.storage, "close", None)
-        if closer is not None and not isinstance(self.storage, MemoryStorage):
+        if closer is not None and not isinstance(self.storage, MemoryStorage) and not self._shares_store:
             await closer()
 
 

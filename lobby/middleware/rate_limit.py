@@ -2,7 +2,9 @@
 
 The client address is the connection's (`scope["client"]`): uvicorn's proxy-headers settings
 (`--forwarded-allow-ips`, `FORWARDED_ALLOW_IPS`) decide whether a proxy may set it; this middleware
-never reads `X-Forwarded-For` itself. The limiter is the lobby's, opened in the lifespan.
+never reads `X-Forwarded-For` itself. The limiter is the lobby's, opened in the lifespan. When its
+storage (Redis) cannot be reached the answer is 503 problem+json (reason `unavailable`), except for
+`/healthz`, which is answered anyway: liveness does not depend on Redis.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lobby.deps import SESSION_COOKIE
-from lobby.errors import problem
+from lobby.errors import Unavailable, problem
 from lobby.ratelimit import Decision, RateLimiter
 
 EVENTS_PATH = "/v1/events"
+LIVENESS_PATH = "/healthz"
 LOGIN_PATHS = frozenset({"/v1/sessions", "/v1/players"})
 SERVER_SECRET = re.compile(r"s_[A-Za-z0-9_-]+\..+")
 
@@ -68,7 +71,14 @@ class RateLimitMiddleware:
             await self._stream(limiter, address, scope, receive, send)
             return
         keys = request_keys(scope, address, lobby.settings.admin_token)
-        decision = await limiter.check(keys)
+        try:
+            decision = await limiter.check(keys)
+        except Unavailable as exc:
+            if scope["path"] == LIVENESS_PATH:
+                await self.app(scope, receive, send)
+            else:
+                await problem(503, exc.reason, exc.detail)(scope, receive, send)
+            return
         if not decision.allowed:
             await _refuse(decision, scope, receive, send)
             return
@@ -77,14 +87,18 @@ class RateLimitMiddleware:
     async def _stream(
         self, limiter: RateLimiter, address: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        decision = limiter.open_stream(address)
+        try:
+            decision = await limiter.open_stream(address)
+        except Unavailable as exc:
+            await problem(503, exc.reason, exc.detail)(scope, receive, send)
+            return
         if not decision.allowed:
             await _refuse(decision, scope, receive, send)
             return
         try:
             await self.app(scope, receive, _with_headers(decision, send))
         finally:
-            limiter.close_stream(address)
+            await limiter.close_stream(address)
 
 
 def _with_headers(decision: Decision, send: Send) -> Send:

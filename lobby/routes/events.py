@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.sse import EventSourceResponse
 
 from lobby.deps import LobbyDep, session_credential
-from lobby.events import RETRY_MS, sse_bytes
+from lobby.errors import Unavailable
+from lobby.events import RESET, RETRY_MS, sse_bytes
 from lobby.state import Lobby
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -37,7 +38,14 @@ async def _stream(
                 event = await subscription.get(ping_s)
             except StopAsyncIteration:
                 return
-            yield PING if event is None else event.wire
+            if event is None:
+                yield PING
+            elif event.name == RESET:
+                yield sse_bytes(RESET, {"games": await feed.games()}, event.id)
+            else:
+                yield event.wire
+    except Unavailable:
+        return
     finally:
         subscription.close()
         lobby.metrics.event_subscribers.dec()
@@ -46,7 +54,9 @@ async def _stream(
 @router.get("", responses={200: {"content": {"text/event-stream": {}}}})
 async def events(request: Request, lobby: LobbyDep) -> EventSourceResponse:
     """Server-Sent Events: `snapshot` (or `reset`), then `game`, `game_removed`; with a session,
-    also `join` events of that player. `Last-Event-ID` resumes after the event it names."""
+    also `join` events of that player. `Last-Event-ID` resumes after the event it names.
+    A `reset` may also come mid-stream, after the lobby lost touch with Redis."""
+    lobby.events.check()
     found = await session_credential(request, lobby)
     player = found[1].id if found else None
     stream = _stream(lobby, player, request.headers.get("last-event-id"))

@@ -26,6 +26,7 @@ instances never overfill a server nor redeem a token twice. A server's presence 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -34,6 +35,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from lobby.errors import Conflict, NotFound, Unavailable
@@ -155,15 +157,6 @@ SCRIPTS = {
 }
 
 
-@contextlib.contextmanager
-def _reachable() -> Iterator[None]:
-    """Turn a Redis failure or timeout into `Unavailable`."""
-    try:
-        yield
-    except (RedisError, OSError) as exc:
-        raise Unavailable(f"the store failed: {type(exc).__name__}") from None
-
-
 def _text(value: bytes | None) -> str:
     return (value or b"").decode("utf-8")
 
@@ -194,6 +187,27 @@ class RedisStore:
         self.prefix = prefix
         self._redis: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
+        self._dropping: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Turn a Redis failure or timeout into `Unavailable`; on a lost connection, drop the idle ones.
+
+        Redis going away leaves the pool's idle connections dead, and with no retries each would
+        fail one request once Redis is back; dropping them makes the next requests connect afresh.
+        """
+        try:
+            yield
+        except (RedisError, OSError) as exc:
+            if isinstance(exc, (RedisConnectionError, OSError)):
+                self._drop_idle_connections()
+            raise Unavailable(f"the store failed: {type(exc).__name__}") from None
+
+    def _drop_idle_connections(self) -> None:
+        if self._redis is None or (self._dropping is not None and not self._dropping.done()):
+            return
+        pool = self._redis.connection_pool
+        self._dropping = asyncio.get_running_loop().create_task(pool.disconnect(inuse_connections=False))
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -208,9 +222,14 @@ class RedisStore:
             raise Unavailable("the store is closed")
         return self._redis
 
+    @property
+    def client(self) -> Redis:
+        """The open client (one pool per lobby), which the event bus and rate limits share."""
+        return self._client
+
     async def _run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         client = self._client
-        with _reachable():
+        with self._reachable():
             return await self._scripts[script](keys=keys, args=args, client=client)
 
     async def open(self) -> None:
@@ -226,7 +245,7 @@ class RedisStore:
         )
         self._redis = Redis(connection_pool=pool)
         self._scripts = {name: self._redis.register_script(src) for name, src in SCRIPTS.items()}
-        with _reachable():
+        with self._reachable():
             await self._redis.set(self._key("layout"), LAYOUT_VERSION, nx=True)
             found = int(await self._redis.get(self._key("layout")) or 0)
         if found > LAYOUT_VERSION:
@@ -243,7 +262,7 @@ class RedisStore:
     async def ping(self) -> None:
         """Answer when Redis does."""
         client = self._client
-        with _reachable():
+        with self._reachable():
             await client.ping()
 
     async def create_player(self, player: Player, password_hash: str, now: float) -> None:
@@ -255,7 +274,7 @@ class RedisStore:
     async def player_credentials(self, name: str) -> tuple[Player, str] | None:
         """The player called `name` and their password hash."""
         client = self._client
-        with _reachable():
+        with self._reachable():
             pid = await client.get(self._key("player-name", name.casefold()))
             if pid is None:
                 return None
@@ -274,7 +293,7 @@ class RedisStore:
     async def session_player(self, token_hash: bytes, now: float) -> Player | None:
         """The player of a live session."""
         client = self._client
-        with _reachable():
+        with self._reachable():
             pid, name, expires_at = await client.hmget(
                 self._key("session", token_hash.hex()), "player_id", "player_name", "expires_at"
             )
@@ -285,7 +304,7 @@ class RedisStore:
     async def delete_session(self, token_hash: bytes) -> None:
         """Revoke a session."""
         client = self._client
-        with _reachable():
+        with self._reachable():
             await client.delete(self._key("session", token_hash.hex()))
 
     async def create_server(self, server: GameServer, secret_hash: bytes) -> None:
@@ -299,7 +318,7 @@ class RedisStore:
     async def server_facts(self, server_id: str) -> ServerFacts | None:
         """The address and secret hash of a server."""
         client = self._client
-        with _reachable():
+        with self._reachable():
             address, secret = await client.hmget(self._key("server", server_id), "address", "secret_hash")
         if address is None or secret is None:
             return None
@@ -309,7 +328,7 @@ class RedisStore:
         """One server with its live counts and members, read in one transaction."""
         server, pending, members = self._server_keys(server_id, "", "pending", "members")
         client = self._client
-        with _reachable():
+        with self._reachable():
             async with client.pipeline(transaction=True) as pipe:
                 pipe.hmget(server, *SERVER_FIELDS)
                 pipe.zcount(pending, f"({now!r}", "+inf")
@@ -322,7 +341,7 @@ class RedisStore:
     async def list_servers(self, now: float) -> list[GameServer]:
         """Every server with its live counts, oldest first."""
         client = self._client
-        with _reachable():
+        with self._reachable():
             ids = [raw.decode() for raw in await client.zrange(self._key("servers"), 0, -1)]
             async with client.pipeline(transaction=True) as pipe:
                 for sid in ids:
@@ -374,7 +393,7 @@ class RedisStore:
     async def reservation(self, jti: str) -> ReservationState | None:
         """The reservation of `jti`, redeemed or still pending on an existing server, or None."""
         client = self._client
-        with _reachable():
+        with self._reachable():
             fields = await client.hmget(self._key("reservation", jti), *RESERVATION_FIELDS)
             if fields[0] is None:
                 return None
@@ -399,7 +418,7 @@ class RedisStore:
     async def purge(self, now: float) -> None:
         """Forget pending entries past retention and holds of no pending reservation (the rest has TTLs)."""
         client = self._client
-        with _reachable():
+        with self._reachable():
             ids = [raw.decode() for raw in await client.zrange(self._key("servers"), 0, -1)]
         for sid in ids:
             keys = self._server_keys(sid, "pending", "holds")

@@ -1,0 +1,175 @@
+"""Live events through Redis: a change made through any lobby instance reaches the streams of all.
+
+Publishing is one `XADD` to the capped stream `<prefix>events` (`MAXLEN ~ LOBBY_EVENTS_HISTORY`):
+the stream is both the shared history and the notification, and its entry ids are the events' ids,
+the same on every instance, so `Last-Event-ID` resumes on any of them. Each instance runs one
+reader task (`XREAD BLOCK` on one pooled connection, whatever the number of subscribers) that keeps
+a local copy of the recent history and hands every entry to this process's subscribers through
+`LocalFanout`, player-scoped `join` events included. Every instance's game feed publishes the changes
+it sees, so an event for everyone whose data has an `id` is not appended again when the stream's
+latest event for that id is the same (name and data): a change reaches each stream once, not once
+per instance (two instances racing may still both append it; views are full, so that is harmless).
+
+Redis unreachable: `publish` logs once and returns (the request that caused it does not fail; the
+game feed's sweep publishes the state again later), new streams are refused as `Unavailable`, and
+once the reader reconnects every open stream gets `reset` (it may have missed events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from lobby.errors import Unavailable
+from lobby.events import RESET, Event, LocalFanout, sse_bytes
+from lobby.store import RedisStore, Store
+
+log = logging.getLogger("lobby")
+STREAM_KEY = "events"
+BLOCK_MS = 1000  # below the store pool's socket timeout (2 s)
+READ_COUNT = 512
+RETRY_PAUSE_S = 0.25
+NO_ID = "0-0"
+
+
+def _fields(name: str, data: Mapping[str, Any], player: str | None) -> dict[str, str]:
+    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return {"n": name, "d": payload, "p": player or ""}
+
+
+class RedisEventBus(LocalFanout):
+    """The `EventBus` of several lobby instances on one Redis stream."""
+
+    def __init__(self, history: int, queue: int) -> None:
+        super().__init__(queue)
+        self._history_len = history
+        self._history: collections.deque[Event] = collections.deque()
+        self._index: dict[str, int] = {}
+        self._seq = 0
+        self._last = NO_ID
+        self._latest: dict[str, tuple[str, Mapping[str, Any]]] = {}
+        self._redis: Redis | None = None
+        self._key = STREAM_KEY
+        self._reader: asyncio.Task[None] | None = None
+        self._reader_down = False
+        self._publish_down = False
+
+    async def open(self, store: Store) -> None:
+        """Load the recent history and start the reader, on the Redis store's connection pool."""
+        if not isinstance(store, RedisStore):
+            raise TypeError("the Redis event bus needs the Redis store")
+        self._redis = store.client
+        self._key = store.prefix + STREAM_KEY
+        await self._load()
+        self._reader = asyncio.create_task(self._read_forever())
+
+    def check(self) -> None:
+        """Raise `Unavailable` while the reader cannot reach Redis."""
+        if self._redis is None or self._reader_down:
+            raise Unavailable("live events cannot reach Redis")
+
+    async def publish(
+        self, name: str, data: Mapping[str, Any], player: str | None = None
+    ) -> Event:
+        """Append the event to the shared stream; this and every other instance's reader delivers it."""
+        subject = data.get("id") if player is None else None
+        if isinstance(subject, str) and self._latest.get(subject) == (name, data):
+            return Event(self._last, 0, name, data)
+        try:
+            if self._redis is None:
+                raise ConnectionError("the event bus is not open")
+            raw = await self._redis.xadd(
+                self._key, _fields(name, data, player), maxlen=self._history_len, approximate=True
+            )
+        except (RedisError, OSError) as exc:
+            if not self._publish_down:
+                log.warning("events not published while Redis fails: %s", type(exc).__name__)
+            self._publish_down = True
+            return Event("", 0, name, data, player)
+        self._publish_down = False
+        event_id = raw.decode()
+        return Event(event_id, 0, name, data, player, sse_bytes(name, data, event_id))
+
+    def _latest_id(self) -> str:
+        return self._last
+
+    def _since(self, last_event_id: str, player: str | None) -> list[Event] | None:
+        wanted = last_event_id.strip()
+        seq = self._index.get(wanted)
+        if seq is None:
+            return [] if wanted == self._last else None
+        return [e for e in self._history if e.seq > seq and e.visible_to(player)]
+
+    def _remember(self, raw_id: bytes, fields: Mapping[bytes, bytes]) -> Event | None:
+        event_id = raw_id.decode()
+        self._last = event_id
+        try:
+            name = fields[b"n"].decode()
+            data = json.loads(fields[b"d"])
+            player = fields.get(b"p", b"").decode() or None
+        except (KeyError, ValueError):
+            log.warning("skipped a malformed event entry %s", event_id)
+            return None
+        subject = data.get("id") if player is None and isinstance(data, dict) else None
+        if isinstance(subject, str):
+            self._latest[subject] = (name, data)
+        self._seq += 1
+        event = Event(event_id, self._seq, name, data, player, sse_bytes(name, data, event_id))
+        self._history.append(event)
+        self._index[event_id] = self._seq
+        while len(self._history) > self._history_len:
+            self._index.pop(self._history.popleft().id, None)
+        return event
+
+    async def _load(self) -> None:
+        """Replace the local history with the stream's latest entries."""
+        assert self._redis is not None
+        entries = await self._redis.xrevrange(self._key, count=self._history_len)
+        self._history.clear()
+        self._index.clear()
+        self._latest.clear()
+        self._last = NO_ID
+        for raw_id, fields in reversed(entries):
+            self._remember(raw_id, fields)
+
+    async def _read_forever(self) -> None:
+        """Deliver every new entry of the stream until cancelled; after an outage, `reset` all."""
+        assert self._redis is not None
+        while True:
+            try:
+                if self._reader_down:
+                    await self._load()
+                    self._reader_down = False
+                    log.warning("events flow again; open streams get reset")
+                    self._fan_out(Event(self._last, 0, RESET, {}))
+                replies = await self._redis.xread(
+                    {self._key: self._last}, count=READ_COUNT, block=BLOCK_MS
+                )
+            except (RedisError, OSError) as exc:
+                if not self._reader_down:
+                    log.warning("event reader lost Redis: %s", type(exc).__name__)
+                self._reader_down = True
+                await asyncio.sleep(RETRY_PAUSE_S)
+                continue
+            for _stream, entries in replies or ():
+                for raw_id, fields in entries:
+                    event = self._remember(raw_id, fields)
+                    if event is not None:
+                        self._fan_out(event)
+
+    async def close(self) -> None:
+        """End every subscription and stop the reader (the pool is the store's to close)."""
+        await super().close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
