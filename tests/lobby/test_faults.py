@@ -140,6 +140,8 @@ class Load:
                         with self.lock:
                             self.redeemed[token] += 1
                 self.note("list", here.get("/v1/games"))
+        except httpx.HTTPError as exc:
+            self.unexpected.append(f"worker {n}: {type(exc).__name__}")
         finally:
             for client in clients:
                 client.close()
