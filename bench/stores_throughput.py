@@ -21,7 +21,7 @@ from tests.support.lobby import LobbyProcess, free_port
 from tests.support.redis import RedisProcess
 
 COMMAND = "./dev bench stores_throughput"
-TOKENS = 20_000
+TOKENS = 32_000
 TARGET_REDIS_TO_SQLITE = 0.8
 REDIS_DURABLE = ("--appendonly", "yes", "--appendfsync", "always")
 

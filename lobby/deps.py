@@ -66,7 +66,7 @@ async def session_credential(request: Request, lobby: Lobby) -> tuple[str, Playe
         if token is None:
             return None
         check_same_origin(request, lobby)
-    player = await lobby.store.session_player(secret_hash(token), lobby.now())
+    player = await lobby.sessions.player(secret_hash(token), lobby.now(), lobby.store.session_player)
     return (token, player) if player else None
 
 

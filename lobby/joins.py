@@ -90,7 +90,6 @@ async def redeem_join(lobby: Lobby, token: str, server_id: str) -> Reservation:
 
 
 async def _redeem(lobby: Lobby, token: str, server_id: str) -> Reservation:
-    settings = lobby.settings
     jti = _issued_by_us(lobby, token)
     if jti is not None:
         result = await lobby.store.redeem(jti, tokens.digest(token), server_id, lobby.now())
@@ -100,14 +99,7 @@ async def _redeem(lobby: Lobby, token: str, server_id: str) -> Reservation:
             return result.reservation
         if result.outcome is not RedeemOutcome.NOT_ISSUED:
             raise TokenError(result.outcome.value, _REFUSALS[result.outcome])
-    tokens.verify(
-        token,
-        lobby.keys,
-        issuer=settings.issuer,
-        audience=server_id,
-        leeway_s=settings.clock_leeway_s,
-    )
-    raise TokenError("unknown_token", "this lobby did not issue that token as a join")
+    _refuse_unissued(lobby, token, server_id)
 
 
 async def ack_join(lobby: Lobby, token: str) -> str:
@@ -118,7 +110,9 @@ async def ack_join(lobby: Lobby, token: str) -> str:
     jti = _issued_by_us(lobby, token)
     found = await lobby.store.reservation(jti) if jti is not None else None
     if found is None or not hmac.compare_digest(found.reservation.digest, tokens.digest(token)):
-        _refuse_unissued(lobby, token)
+        seen = tokens.peek(token)
+        audience = seen[1].get("aud") if seen else None
+        _refuse_unissued(lobby, token, audience if isinstance(audience, str) else "")
     if found.redeemed_at is not None:
         return JOINED
     if lobby.now() >= found.reservation.expires_at:
@@ -127,17 +121,11 @@ async def ack_join(lobby: Lobby, token: str) -> str:
     return RECEIVED
 
 
-def _refuse_unissued(lobby: Lobby, token: str) -> NoReturn:
+def _refuse_unissued(lobby: Lobby, token: str, audience: str) -> NoReturn:
     """Name why a token with no reservation of ours is refused (the full verification's reason)."""
-    seen = tokens.peek(token)
-    audience = seen[1].get("aud") if seen else None
     settings = lobby.settings
     tokens.verify(
-        token,
-        lobby.keys,
-        issuer=settings.issuer,
-        audience=audience if isinstance(audience, str) else "",
-        leeway_s=settings.clock_leeway_s,
+        token, lobby.keys, issuer=settings.issuer, audience=audience, leeway_s=settings.clock_leeway_s
     )
     raise TokenError("unknown_token", "this lobby did not issue that token as a join")
 

@@ -12,13 +12,14 @@ from lobby.metrics import Metrics
 from lobby.passwords import Passwords
 from lobby.ratelimit import RateLimiter, rate_limiter_from_settings
 from lobby.server_cache import ServerCache
+from lobby.session_cache import SessionCache
 from lobby.settings import Settings
 from lobby.store import Store
 
 
 @dataclass
 class Lobby:
-    """Settings, store, keys, password hasher, metrics, event bus, game feed and rate limiter."""
+    """Settings, store, keys, password hasher, caches, metrics, event bus, game feed, rate limiter."""
 
     settings: Settings
     store: Store
@@ -26,6 +27,7 @@ class Lobby:
     passwords: Passwords = field(default_factory=Passwords)
     metrics: Metrics = field(default_factory=Metrics)
     servers: ServerCache = field(init=False)
+    sessions: SessionCache = field(default_factory=SessionCache)
     events: EventBus = field(init=False)
     feed: GameFeed = field(init=False)
     rate_limiter: RateLimiter | None = field(init=False)
