@@ -30,13 +30,21 @@ def secret_hash(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8", "replace")).digest()
 
 
+def bearer_credential(authorization: str) -> str | None:
+    """The credential of an `Authorization: Bearer ...` header value, or None."""
+    scheme, _, credential = authorization.partition(" ")
+    credential = credential.strip()
+    return credential if scheme.lower() == "bearer" and credential else None
+
+
 def bearer(request: Request) -> str | None:
     """The bearer credential of the request, if any."""
-    value = request.headers.get("authorization", "")
-    scheme, _, credential = value.partition(" ")
-    if scheme.lower() != "bearer" or not credential.strip():
-        return None
-    return credential.strip()
+    return bearer_credential(request.headers.get("authorization", ""))
+
+
+def is_admin_credential(credential: str, admin_token: str) -> bool:
+    """Whether `credential` is the operator's admin token (compared in constant time)."""
+    return bool(admin_token) and hmac.compare_digest(credential.encode(), admin_token.encode())
 
 
 def _origin_of(url: str) -> str:
@@ -89,11 +97,8 @@ CurrentPlayer = Annotated[Player, Depends(current_player)]
 
 def is_operator(request: Request, lobby: Lobby) -> bool:
     """Whether the request carries the operator's admin token."""
-    admin = lobby.settings.admin_token
     credential = bearer(request)
-    if not admin or credential is None:
-        return False
-    return hmac.compare_digest(credential.encode(), admin.encode())
+    return credential is not None and is_admin_credential(credential, lobby.settings.admin_token)
 
 
 async def require_operator(request: Request, lobby: LobbyDep) -> None:

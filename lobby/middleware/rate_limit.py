@@ -1,8 +1,8 @@
 """Rate-limit every request before any handler runs, and cap concurrent event streams per address.
 
-The client address is the connection's (`scope["client"]`): uvicorn's proxy-headers settings
-(`--forwarded-allow-ips`, `FORWARDED_ALLOW_IPS`) decide whether a proxy may set it; this middleware
-never reads `X-Forwarded-For` itself. The limiter is the lobby's, opened in the lifespan. When its
+The client address is the connection's (`scope["client"]`): only the proxies that
+`LOBBY_FORWARDED_ALLOW_IPS` lists may set it (uvicorn's proxy headers); this middleware never reads
+`X-Forwarded-For` itself. The limiter is the lobby's, opened in the lifespan. When its
 storage (Redis) cannot be reached the answer is 503 problem+json (reason `unavailable`), except for
 `/healthz`, which is answered anyway: liveness does not depend on Redis.
 """
@@ -10,14 +10,13 @@ storage (Redis) cannot be reached the answer is 503 problem+json (reason `unavai
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lobby.deps import SESSION_COOKIE
+from lobby.deps import SESSION_COOKIE, bearer_credential, is_admin_credential
 from lobby.errors import Unavailable, problem
 from lobby.ratelimit import Decision, RateLimiter
 
@@ -37,10 +36,9 @@ def request_keys(scope: Scope, address: str, admin_token: str) -> list[tuple[str
     if scope["method"] == "POST" and scope["path"] in LOGIN_PATHS:
         keys.append(("login", address))
     headers = Headers(scope=scope)
-    scheme, _, credential = headers.get("authorization", "").partition(" ")
-    credential = credential.strip()
-    if scheme.lower() == "bearer" and credential:
-        if admin_token and hmac.compare_digest(credential.encode(), admin_token.encode()):
+    credential = bearer_credential(headers.get("authorization", ""))
+    if credential is not None:
+        if is_admin_credential(credential, admin_token):
             return keys
         policy = "server" if SERVER_SECRET.fullmatch(credential) else "player"
         keys.append((policy, _key(credential)))
