@@ -1,9 +1,10 @@
 """Live events: a publish/subscribe interface with event ids and a bounded history.
 
 `EventBus` is what the rest of the lobby sees. `InProcessEventBus` implements it for one process;
-`lobby.events_redis.RedisEventBus` for several instances on one Redis; `event_bus_from_settings`
-chooses (the Redis bus whenever the store is Redis). Both hand events to their own process's
-subscribers through `LocalFanout`: every subscriber has a bounded queue, and one that falls behind
+`lobby.events_redis.RedisEventBus` for several instances on one Redis;
+`lobby.events_sqlite.SqliteEventBus` for several processes on one SQLite file;
+`event_bus_from_settings` chooses (the bus of the store's engine). All hand events to their own
+process's subscribers through `LocalFanout`: every subscriber has a bounded queue, and one that falls behind
 is dropped (its stream ends and the client reconnects with `Last-Event-ID`), so a slow reader never
 makes the lobby's memory grow.
 """
@@ -264,9 +265,13 @@ class InProcessEventBus(LocalFanout):
 
 
 def event_bus_from_settings(settings: Settings) -> EventBus:
-    """The event bus these settings call for: on Redis when the store is, else in-process."""
+    """The event bus these settings call for: on the store's Redis or SQLite file, else in-process."""
     if settings.store_url.startswith(("redis://", "rediss://")):
         from lobby.events_redis import RedisEventBus
 
         return RedisEventBus(settings.events_history, settings.events_queue)
+    if settings.store_url.startswith("sqlite:///"):
+        from lobby.events_sqlite import SqliteEventBus
+
+        return SqliteEventBus(settings.events_history, settings.events_queue)
     return InProcessEventBus(settings.events_history, settings.events_queue)

@@ -71,7 +71,17 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (server_id, player_id)
     );
     """,
+    """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        data TEXT NOT NULL,
+        player TEXT,
+        created_at REAL NOT NULL
+    );
+    """,
 )
+EventRow = tuple[int, str, str, str | None]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 SERVER_COLUMNS = """
@@ -339,6 +349,31 @@ class SqliteStore:
             return gone == 1
 
         return await self._write(op)
+
+    async def append_event(
+        self, name: str, data: str, player: str | None, now: float, keep: int
+    ) -> int:
+        """Append an event (`data` is JSON) and forget all but the latest `keep`; its id."""
+
+        def op(c: sqlite3.Connection) -> int:
+            cursor = c.execute(
+                "INSERT INTO events (name, data, player, created_at) VALUES (?, ?, ?, ?)",
+                (name, data, player, now),
+            )
+            event_id = cursor.lastrowid or 0
+            c.execute("DELETE FROM events WHERE id <= ?", (event_id - keep,))
+            return event_id
+
+        return await self._write(op)
+
+    async def events_after(self, after: int, limit: int) -> list[EventRow]:
+        """Up to `limit` events with ids above `after`, oldest first: (id, name, data, player)."""
+        return await self._read(
+            lambda c: c.execute(
+                "SELECT id, name, data, player FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        )
 
     async def purge(self, now: float) -> None:
         """Forget expired sessions, and reservations past any use."""

@@ -39,6 +39,7 @@ class LobbyProcess:
     data_dir: Path
     env_overrides: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    serve_args: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -67,7 +68,10 @@ class LobbyProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "lobby", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [
+                sys.executable, "-m", "lobby", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                *self.serve_args,
+            ],
             env=self.env(),
             cwd=ROOT,
             stdout=log,
