@@ -19,9 +19,8 @@ import redis
 
 from tests.lobby.sse import EventStream
 from tests.support.lobby import LobbyProcess, LoggedIn, Server, add_server, new_player
-from tests.support.redis import RedisProcess
+from tests.support.redis import RedisProcess, start_pair
 
-PUBLIC_URL = "https://lobby.playlink.test"
 HEARTBEAT_TIMEOUT_S = 3
 GENEROUS = "100000/minute"
 WORKERS = 6
@@ -42,24 +41,12 @@ def redis_db(tmp_path_factory) -> Iterator[RedisProcess]:
 @pytest.fixture(scope="module")
 def pair(redis_db, tmp_path_factory) -> Iterator[tuple[LobbyProcess, LobbyProcess]]:
     """A without rate limits, B with (generous) ones, so both paths meet the outage."""
-    root = tmp_path_factory.mktemp("faults")
-    shared = {
-        "LOBBY_STORE": redis_db.url(),
-        "LOBBY_KEYS_DIR": str(root / "keys"),
-        "LOBBY_PUBLIC_URL": PUBLIC_URL,
-        "LOBBY_HEARTBEAT_TIMEOUT_S": str(HEARTBEAT_TIMEOUT_S),
-        "LOBBY_EVENTS_PING_S": "0.3",
-    }
+    env = {"LOBBY_HEARTBEAT_TIMEOUT_S": str(HEARTBEAT_TIMEOUT_S), "LOBBY_EVENTS_PING_S": "0.3"}
     limits = {
         "LOBBY_RATE_LIMITS_ENABLED": "true",
         **{f"LOBBY_RATE_LIMIT_{p}": GENEROUS for p in ("PER_ADDRESS", "PER_PLAYER", "PER_SERVER", "LOGIN")},
     }
-    a = LobbyProcess(root / "a", shared).start()
-    try:
-        b = LobbyProcess(root / "b", {**shared, **limits}).start()
-    except BaseException:
-        a.stop()
-        raise
+    a, b = start_pair(redis_db.url(), tmp_path_factory.mktemp("faults"), env, limits)
     yield a, b
     b.stop()
     a.stop()

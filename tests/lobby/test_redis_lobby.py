@@ -15,27 +15,15 @@ import pytest
 from lobby.deps import secret_hash
 from lobby.store import Player, RedisStore
 from tests.support.lobby import PASSWORD, LobbyProcess, LoggedIn, add_server, join, redeem, unique
-from tests.support.redis import RedisProcess
+from tests.support.redis import RedisProcess, start_pair
 
-PUBLIC_URL = "https://lobby.playlink.test"
 REDIS_DB = 1
 
 
 @pytest.fixture(scope="module")
 def pair(redis_server, tmp_path_factory) -> Iterator[tuple[LobbyProcess, LobbyProcess]]:
     """Lobbies A and B: one Redis, one keys directory, one public URL (the tokens' `iss`)."""
-    root = tmp_path_factory.mktemp("pair")
-    shared = {
-        "LOBBY_STORE": redis_server.url(REDIS_DB),
-        "LOBBY_KEYS_DIR": str(root / "keys"),
-        "LOBBY_PUBLIC_URL": PUBLIC_URL,
-    }
-    a = LobbyProcess(root / "a", shared).start()
-    try:
-        b = LobbyProcess(root / "b", shared).start()
-    except BaseException:
-        a.stop()
-        raise
+    a, b = start_pair(redis_server.url(REDIS_DB), tmp_path_factory.mktemp("pair"))
     yield a, b
     b.stop()
     a.stop()

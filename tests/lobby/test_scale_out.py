@@ -4,41 +4,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.lobby.sse import EventStream, Sse
 from tests.support.lobby import LobbyProcess, add_server, join, new_player, redeem, unique
-from tests.support.redis import RedisProcess
+from tests.support.redis import start_pair
 
-PUBLIC_URL = "https://lobby.playlink.test"
 EVENTS_DB = 2
 LIMITS_DB = 3
 LIVE_S = 1.0
 
 
-def start_pair(redis: RedisProcess, db: int, root: Path, **env: str) -> tuple[LobbyProcess, LobbyProcess]:
-    """Lobbies A and B: one Redis database, one keys directory, one public URL."""
-    shared = {
-        "LOBBY_STORE": redis.url(db),
-        "LOBBY_KEYS_DIR": str(root / "keys"),
-        "LOBBY_PUBLIC_URL": PUBLIC_URL,
-        **env,
-    }
-    a = LobbyProcess(root / "a", shared).start()
-    try:
-        return a, LobbyProcess(root / "b", shared).start()
-    except BaseException:
-        a.stop()
-        raise
-
-
 @pytest.fixture(scope="module")
 def pair(redis_server, tmp_path_factory) -> Iterator[tuple[LobbyProcess, LobbyProcess]]:
     """A and B with a sweep too slow to matter: what B's streams see within a second came over Redis."""
-    a, b = start_pair(redis_server, EVENTS_DB, tmp_path_factory.mktemp("scale"), LOBBY_EVENTS_SWEEP_S="60")
+    a, b = start_pair(
+        redis_server.url(EVENTS_DB), tmp_path_factory.mktemp("scale"), {"LOBBY_EVENTS_SWEEP_S": "60"}
+    )
     yield a, b
     b.stop()
     a.stop()
@@ -164,12 +148,15 @@ def test_last_event_id_from_a_resumes_at_b_with_exactly_what_was_missed(pair, ap
 
 def test_a_client_over_its_rate_limit_on_a_is_over_it_on_b(redis_server, tmp_path) -> None:
     a, b = start_pair(
-        redis_server, LIMITS_DB, tmp_path,
-        LOBBY_RATE_LIMITS_ENABLED="true",
-        LOBBY_RATE_LIMIT_PER_ADDRESS="10000/minute",
-        LOBBY_RATE_LIMIT_PER_PLAYER="6/minute",
-        LOBBY_EVENT_STREAMS_PER_ADDRESS="2",
-        LOBBY_EVENTS_PING_S="0.2",
+        redis_server.url(LIMITS_DB),
+        tmp_path,
+        {
+            "LOBBY_RATE_LIMITS_ENABLED": "true",
+            "LOBBY_RATE_LIMIT_PER_ADDRESS": "10000/minute",
+            "LOBBY_RATE_LIMIT_PER_PLAYER": "6/minute",
+            "LOBBY_EVENT_STREAMS_PER_ADDRESS": "2",
+            "LOBBY_EVENTS_PING_S": "0.2",
+        },
     )
     try:
         credential = {"Authorization": f"Bearer {unique('session')}"}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.lobby import free_port
+from tests.support.lobby import LobbyProcess, free_port
 
 REDIS_SERVER = "redis-server"
 START_TIMEOUT_S = 10.0
@@ -90,3 +90,24 @@ class RedisProcess:
                 return conn.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+
+SHARED_PUBLIC_URL = "https://lobby.playlink.test"
+
+
+def start_pair(
+    store_url: str, root: Path, env: dict[str, str] | None = None, b_env: dict[str, str] | None = None
+) -> tuple[LobbyProcess, LobbyProcess]:
+    """Lobbies A and B as instances of one lobby: one store, one keys directory, one public URL."""
+    shared = {
+        "LOBBY_STORE": store_url,
+        "LOBBY_KEYS_DIR": str(root / "keys"),
+        "LOBBY_PUBLIC_URL": SHARED_PUBLIC_URL,
+        **(env or {}),
+    }
+    a = LobbyProcess(root / "a", shared).start()
+    try:
+        return a, LobbyProcess(root / "b", {**shared, **(b_env or {})}).start()
+    except BaseException:
+        a.stop()
+        raise
