@@ -364,7 +364,7 @@ class SqliteStore:
             c.execute("DELETE FROM events WHERE id <= ?", (event_id - keep,))
             return event_id
 
-        return await self._write(op)
+        return await self._writer.call(op, durable=False)
 
     async def events_after(self, after: int, limit: int) -> list[EventRow]:
         """Up to `limit` events with ids above `after`, oldest first: (id, name, data, player)."""

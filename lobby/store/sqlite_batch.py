@@ -40,6 +40,7 @@ class Batcher:
         self.begin = begin
         self.durable = durable
         self.pending: list[tuple[Op, asyncio.Future[Any]]] = []
+        self.pending_durable = False
         self.conn: sqlite3.Connection | None = None
         self.wal_fd: int | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -65,22 +66,28 @@ class Batcher:
             self.conn.close()
             self.conn = None
 
-    def call(self, op: Op) -> asyncio.Future[Any]:
-        """Queue `op`; its future is settled once its batch has committed (and is durable)."""
+    def call(self, op: Op, durable: bool = True) -> asyncio.Future[Any]:
+        """Queue `op`; its future is settled once its batch has committed (and, if asked, is durable).
+
+        `durable=False` is for what may be lost in a crash (live events): a batch of only such
+        operations is answered at commit, without waiting for an fsync.
+        """
         if self.conn is None or self.loop is None:
             raise Unavailable("the store is closed")
         future: asyncio.Future[Any] = self.loop.create_future()
         if not self.pending:
             self.loop.call_soon(self._flush)
         self.pending.append((op, future))
+        self.pending_durable = self.pending_durable or durable
         return future
 
     def _flush(self) -> None:
         batch, self.pending = self.pending, []
+        needs_sync, self.pending_durable = self.durable and self.pending_durable, False
         if not batch or self.conn is None or self.loop is None:
             return
         results = _run_batch(self.conn, self.begin, batch)
-        if not self.durable:
+        if not needs_sync:
             _settle_all(results)
             return
         sync = self.loop.run_in_executor(None, self._fsync_wal)
