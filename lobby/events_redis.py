@@ -1,6 +1,7 @@
 """Live events through Redis: a change made through any lobby instance reaches the streams of all.
 
-Publishing is one `XADD` to the capped stream `<prefix>events` (`MAXLEN ~ LOBBY_EVENTS_HISTORY`):
+Publishing is an `XADD` to the capped stream `<prefix>events` (`MAXLEN ~ LOBBY_EVENTS_HISTORY`);
+the events published during one turn of the event loop go in one pipeline, one round trip for all:
 the stream is both the shared history and the notification, and its entry ids are the events' ids,
 the same on every instance, so `Last-Event-ID` resumes on any of them. Each instance runs one
 reader task (`XREAD BLOCK` on one pooled connection, whatever the number of subscribers) that keeps
@@ -61,6 +62,8 @@ class RedisEventBus(LocalFanout):
         self._reader: asyncio.Task[None] | None = None
         self._reader_down = False
         self._publish_down = False
+        self._outbox: list[tuple[dict[str, str], asyncio.Future[bytes]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def open(self, store: Store) -> None:
         """Load the recent history and start the reader, on the Redis store's connection pool."""
@@ -84,11 +87,7 @@ class RedisEventBus(LocalFanout):
         if isinstance(subject, str) and self._latest.get(subject) == (name, data):
             return Event(self._last, 0, name, data)
         try:
-            if self._redis is None:
-                raise ConnectionError("the event bus is not open")
-            raw = await self._redis.xadd(
-                self._key, _fields(name, data, player), maxlen=self._history_len, approximate=True
-            )
+            raw = await self._append(_fields(name, data, player))
         except (RedisError, OSError) as exc:
             if not self._publish_down:
                 log.warning("events not published while Redis fails: %s", type(exc).__name__)
@@ -97,6 +96,35 @@ class RedisEventBus(LocalFanout):
         self._publish_down = False
         event_id = raw.decode()
         return Event(event_id, 0, name, data, player, sse_bytes(name, data, event_id))
+
+    def _append(self, fields: dict[str, str]) -> asyncio.Future[bytes]:
+        """Queue one XADD; the queue goes out as one pipeline once this turn of the loop is over."""
+        if self._redis is None:
+            raise ConnectionError("the event bus is not open")
+        loop = asyncio.get_running_loop()
+        if not self._outbox:
+            task = loop.create_task(self._send_outbox(self._redis))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+        future: asyncio.Future[bytes] = loop.create_future()
+        self._outbox.append((fields, future))
+        return future
+
+    async def _send_outbox(self, redis: Redis) -> None:
+        batch, self._outbox = self._outbox, []
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                for fields, _future in batch:
+                    pipe.xadd(self._key, fields, maxlen=self._history_len, approximate=True)
+                replies = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            for _fields, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_fields, future), raw in zip(batch, replies, strict=True):
+            if not future.done():
+                future.set_result(raw)
 
     def _latest_id(self) -> str:
         return self._last
@@ -168,6 +196,8 @@ class RedisEventBus(LocalFanout):
     async def close(self) -> None:
         """End every subscription and stop the reader (the pool is the store's to close)."""
         await super().close()
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from lobby.events import EventBus
@@ -78,37 +79,29 @@ class GameFeed:
     async def _flush(self) -> None:
         async with self._lock:
             dirty, self._dirty = self._dirty, set()
-            for server_id in dirty:
-                await self._refresh(server_id)
-
-    async def _refresh(self, server_id: str) -> None:
-        now = time.time()
-        server = await self._store.get_server(server_id, now)
-        if server is None:
-            await self._removed(server_id)
-        else:
-            await self._changed(self._view(server, now))
+            if not dirty:
+                return
+            now = time.time()
+            servers = await self._store.list_servers(now, dirty)
+            await self._apply(servers, now, gone=dirty.difference(s.id for s in servers))
 
     async def _sweep(self) -> None:
         async with self._lock:
             self._dirty.clear()
             now = time.time()
             servers = await self._store.list_servers(now)
-            await self._apply(servers, now)
+            listed = {s.id for s in servers}
+            await self._apply(servers, now, gone=[sid for sid in self._views if sid not in listed])
 
-    async def _apply(self, servers: list[GameServer], now: float) -> None:
-        seen = set()
+    async def _apply(self, servers: list[GameServer], now: float, gone: Iterable[str]) -> None:
+        """Publish the views that changed and the removals, all at once (the bus may batch them)."""
+        published = []
         for server in servers:
-            seen.add(server.id)
-            await self._changed(self._view(server, now))
-        for server_id in [s for s in self._views if s not in seen]:
-            await self._removed(server_id)
-
-    async def _changed(self, view: View) -> None:
-        if self._views.get(view["id"]) != view:
-            self._views[view["id"]] = view
-            await self._bus.publish("game", view)
-
-    async def _removed(self, server_id: str) -> None:
-        if self._views.pop(server_id, None) is not None:
-            await self._bus.publish("game_removed", {"id": server_id})
+            view = self._view(server, now)
+            if self._views.get(view["id"]) != view:
+                self._views[view["id"]] = view
+                published.append(self._bus.publish("game", view))
+        for server_id in gone:
+            if self._views.pop(server_id, None) is not None:
+                published.append(self._bus.publish("game_removed", {"id": server_id}))
+        await asyncio.gather(*published)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -123,8 +124,8 @@ class Store(Protocol):
     async def get_server(self, server_id: str, now: float) -> GameServer | None:
         """One server with its live counts and members, or None."""
 
-    async def list_servers(self, now: float) -> list[GameServer]:
-        """Every server with its live counts, oldest first."""
+    async def list_servers(self, now: float, ids: Collection[str] | None = None) -> list[GameServer]:
+        """Every server (or only those of `ids` that exist) with its live counts, oldest first."""
 
     async def heartbeat(self, server_id: str, players: int, now: float) -> bool:
         """Mark a server alive with its player count; False when it does not exist."""

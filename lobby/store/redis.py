@@ -28,15 +28,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import MaxConnectionsError, RedisError
 
 from lobby.errors import Conflict, NotFound, Unavailable
 from lobby.store.base import (
@@ -54,9 +54,7 @@ LAYOUT_VERSION = 1
 RESERVATION_RETENTION_S = 600  # past the token's exp: far beyond any clock leeway
 SOCKET_TIMEOUT_S = 2.0
 CONNECT_TIMEOUT_S = 1.0
-HEALTH_CHECK_INTERVAL_S = 5
-MAX_CONNECTIONS = 64
-POOL_WAIT_S = 2.0
+MAX_CONNECTIONS = 256  # more requests at once than this are answered 503 at once, not queued
 # No command is retried: a script whose reply was lost may have run, and must not run twice.
 
 SERVER_FIELDS = ("name", "address", "capacity", "players", "last_seen")
@@ -182,9 +180,10 @@ def _members(raw: dict[bytes, bytes]) -> tuple[Player, ...]:
 class RedisStore:
     """The `Store` on Redis through one connection pool; every lobby instance may use the same Redis."""
 
-    def __init__(self, url: str, prefix: str = PREFIX) -> None:
+    def __init__(self, url: str, prefix: str = PREFIX, max_connections: int = MAX_CONNECTIONS) -> None:
         self.url = url
         self.prefix = prefix
+        self.max_connections = max_connections
         self._redis: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
         self._dropping: asyncio.Task[None] | None = None
@@ -195,9 +194,12 @@ class RedisStore:
 
         Redis going away leaves the pool's idle connections dead, and with no retries each would
         fail one request once Redis is back; dropping them makes the next requests connect afresh.
+        Every connection being in use is no loss: that request alone is refused.
         """
         try:
             yield
+        except MaxConnectionsError:
+            raise Unavailable("the store is busy: every connection to Redis is in use") from None
         except (RedisError, OSError) as exc:
             if isinstance(exc, (RedisConnectionError, OSError)):
                 self._drop_idle_connections()
@@ -234,13 +236,12 @@ class RedisStore:
 
     async def open(self) -> None:
         """Create the pool, register the scripts, and check the key layout's version."""
-        pool = BlockingConnectionPool.from_url(
+        pool = ConnectionPool.from_url(
             self.url,
-            max_connections=MAX_CONNECTIONS,
-            timeout=POOL_WAIT_S,
+            max_connections=self.max_connections,
             socket_timeout=SOCKET_TIMEOUT_S,
             socket_connect_timeout=CONNECT_TIMEOUT_S,
-            health_check_interval=HEALTH_CHECK_INTERVAL_S,
+            socket_keepalive=True,
             retry=Retry(NoBackoff(), 0),
         )
         self._redis = Redis(connection_pool=pool)
@@ -338,19 +339,31 @@ class RedisStore:
             return None
         return _server(server_id, fields, reserved, _members(joined))
 
-    async def list_servers(self, now: float) -> list[GameServer]:
-        """Every server with its live counts, oldest first."""
+    async def list_servers(self, now: float, ids: Collection[str] | None = None) -> list[GameServer]:
+        """Every server (or only those of `ids` that exist) with its live counts, oldest first."""
         client = self._client
         with self._reachable():
-            ids = [raw.decode() for raw in await client.zrange(self._key("servers"), 0, -1)]
+            if ids is None:
+                listed = [raw.decode() for raw in await client.zrange(self._key("servers"), 0, -1)]
+            else:
+                listed = await self._registration_order(client, ids)
             async with client.pipeline(transaction=True) as pipe:
-                for sid in ids:
+                for sid in listed:
                     server, pending = self._server_keys(sid, "", "pending")
                     pipe.hmget(server, *SERVER_FIELDS)
                     pipe.zcount(pending, f"({now!r}", "+inf")
                 replies = await pipe.execute()
-        found = zip(ids, replies[0::2], replies[1::2], strict=True)
+        found = zip(listed, replies[0::2], replies[1::2], strict=True)
         return [_server(sid, fields, reserved) for sid, fields, reserved in found if fields[0] is not None]
+
+    async def _registration_order(self, client: Redis, ids: Collection[str]) -> list[str]:
+        """Those of `ids` that are registered, oldest first."""
+        wanted = list(set(ids))
+        if not wanted:
+            return []
+        scores = await client.zmscore(self._key("servers"), wanted)
+        order = {sid: score for sid, score in zip(wanted, scores, strict=True) if score is not None}
+        return sorted(order, key=order.__getitem__)
 
     async def heartbeat(self, server_id: str, players: int, now: float) -> bool:
         """Mark a server alive with its player count."""

@@ -7,8 +7,9 @@ operation is a function of a connection, atomic within its batch's transaction.
 from __future__ import annotations
 
 import hmac
+import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -235,17 +236,14 @@ class SqliteStore:
 
         return await self._read(op)
 
-    async def list_servers(self, now: float) -> list[GameServer]:
-        """Every server with its live counts."""
-        return await self._read(
-            lambda c: [
-                _server(row)
-                for row in c.execute(
-                    f"SELECT {SERVER_COLUMNS} FROM servers s ORDER BY s.rowid",  # noqa: S608
-                    (now,),
-                )
-            ]
-        )
+    async def list_servers(self, now: float, ids: Collection[str] | None = None) -> list[GameServer]:
+        """Every server (or only those of `ids` that exist) with its live counts, oldest first."""
+        if ids is None:
+            where, params = "", (now,)
+        else:
+            where, params = "WHERE s.id IN (SELECT value FROM json_each(?))", (now, json.dumps(list(ids)))
+        query = f"SELECT {SERVER_COLUMNS} FROM servers s {where} ORDER BY s.rowid"  # noqa: S608
+        return await self._read(lambda c: [_server(row) for row in c.execute(query, params)])
 
     async def heartbeat(self, server_id: str, players: int, now: float) -> bool:
         """Mark a server alive with its player count."""

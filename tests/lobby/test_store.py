@@ -142,6 +142,15 @@ async def test_servers_are_listed_oldest_first_with_their_facts(store):
     assert await store.get_server("s_missing", time.time()) is None
 
 
+async def test_listing_some_servers_gives_those_that_exist_oldest_first(store):
+    servers = [await add_server(store, capacity) for capacity in (1, 2, 3)]
+    wanted = {servers[2].id, "s_missing", servers[0].id}
+    listed = await store.list_servers(time.time(), wanted)
+    assert [s.id for s in listed] == [servers[0].id, servers[2].id]
+    assert listed[0] == next(s for s in await store.list_servers(time.time()) if s.id == servers[0].id)
+    assert await store.list_servers(time.time(), []) == []
+
+
 async def test_a_heartbeat_updates_the_count_and_presence_of_existing_servers_only(store):
     server = await add_server(store, 4, last_seen=time.time() - 100)
     stale = await store.get_server(server.id, time.time())
@@ -449,6 +458,23 @@ async def test_a_newer_key_layout_is_refused(redis_server):
     await future.close()
     with pytest.raises(RuntimeError, match="newer"):
         await RedisStore(redis_server.url(), prefix).open()
+
+
+async def test_with_every_connection_in_use_a_call_is_refused_and_the_store_keeps_working(redis_server):
+    store = RedisStore(redis_server.url(), f"test-{uuid.uuid4().hex[:12]}:", max_connections=3)
+    await store.open()
+    try:
+        server = await add_server(store, 4)
+        results = await asyncio.gather(
+            *(store.get_server(server.id, time.time()) for _ in range(12)), return_exceptions=True
+        )
+        refused = [r for r in results if isinstance(r, Unavailable)]
+        assert refused
+        assert all("every connection" in r.detail for r in refused)
+        assert [r.id for r in results if not isinstance(r, Unavailable)] == [server.id] * (12 - len(refused))
+        assert (await store.get_server(server.id, time.time())).id == server.id
+    finally:
+        await store.close()
 
 
 @pytest.fixture
