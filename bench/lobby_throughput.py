@@ -158,7 +158,7 @@ def main() -> None:
             lobby.stop()
         statuses = collections.Counter(
             ("join" if path.endswith("/join") else "redeem", status)
-            for path, status in re.findall(r'"POST (/v1/\S+) HTTP/1.1" (\d+)', lobby.logs())
+            for path, status in re.findall(r"\] POST (/v1/\S+) (\d{3}) ", lobby.logs())
             if path.endswith("/join") or path == "/v1/tokens/redeem"
         )
     base = results["trivial (GET /healthz)"]["rps"]
