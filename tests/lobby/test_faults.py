@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import collections
 import itertools
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -210,3 +212,27 @@ def test_redis_restarted_under_load_gives_503s_then_recovers_and_never_redeems_t
                     load.redeemed[token] += 1
     assert load.tokens
     assert max(load.redeemed.values()) == 1
+
+
+def test_a_frozen_redis_gives_prompt_503s_not_hung_requests_and_the_lobby_recovers(pair, redis_db) -> None:
+    """SIGSTOP keeps Redis's sockets open but answers nothing: only the lobby's deadlines end the wait."""
+    a, b = pair
+    with httpx.Client(base_url=a.url, timeout=10) as api:
+        server = add_server(api, capacity=100)
+        player = new_player(api)
+    os.kill(redis_db.process.pid, signal.SIGSTOP)
+    try:
+        for url in (a.url, b.url):  # A: the store's deadline; B: the rate limiter's first
+            started = time.monotonic()
+            r = httpx.post(f"{url}/v1/games/{server.id}/join", headers=player.auth, timeout=10)
+            waited = time.monotonic() - started
+            assert (r.status_code, r.json()["reason"]) == (503, "unavailable"), r.text
+            assert waited < 4.0
+            assert httpx.get(url + "/healthz", timeout=5).status_code == 200
+    finally:
+        os.kill(redis_db.process.pid, signal.SIGCONT)
+    wait_ready((a.url, b.url), RECOVERY_S)
+    beat = httpx.put(f"{b.url}/v1/servers/{server.id}/heartbeat", json={"players": 0}, headers=server.auth)
+    assert beat.status_code == 200, beat.text
+    r = httpx.post(f"{a.url}/v1/games/{server.id}/join", headers=player.auth, timeout=10)
+    assert r.status_code == 201, r.text
