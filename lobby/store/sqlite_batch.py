@@ -5,6 +5,8 @@ transaction (each in its own savepoint, so one failure rolls back only itself) i
 thread, which commits once; a worker thread then fsyncs the WAL, and all callers are answered
 (group commit). A statement costs tens of microseconds, while a thread hop per statement costs
 more than that under load (the GIL changes hands each time), so only the fsync leaves the loop.
+One fsync is in flight at a time: batches committed meanwhile wait for the next one, which
+covers them all, so under load the fsyncs (and their thread hops) grow fewer, not more.
 The write lock is released at commit, before the fsync, so other processes on the host wait
 for a batch's statements only.
 """
@@ -44,7 +46,8 @@ class Batcher:
         self.conn: sqlite3.Connection | None = None
         self.wal_fd: int | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.syncing: set[asyncio.Future[None]] = set()
+        self.syncing: asyncio.Future[None] | None = None
+        self.unsynced: list[_Result] = []
 
     async def start(self) -> None:
         """Open the connection."""
@@ -57,8 +60,8 @@ class Batcher:
     async def stop(self) -> None:
         """Run what is queued, wait for its durability, and close the connection."""
         self._flush()
-        if self.syncing:
-            await asyncio.gather(*self.syncing, return_exceptions=True)
+        while self.syncing is not None:
+            await asyncio.gather(self.syncing, return_exceptions=True)
         if self.wal_fd is not None:
             os.close(self.wal_fd)
             self.wal_fd = None
@@ -90,9 +93,16 @@ class Batcher:
         if not needs_sync:
             _settle_all(results)
             return
-        sync = self.loop.run_in_executor(None, self._fsync_wal)
-        self.syncing.add(sync)
-        sync.add_done_callback(lambda done: self._after_sync(done, results))
+        self.unsynced += results
+        if self.syncing is None:
+            self._start_sync()
+
+    def _start_sync(self) -> None:
+        """fsync the WAL for every batch committed so far; later batches wait for the next fsync."""
+        assert self.loop is not None
+        covered, self.unsynced = self.unsynced, []
+        self.syncing = self.loop.run_in_executor(None, self._fsync_wal)
+        self.syncing.add_done_callback(lambda done: self._after_sync(done, covered))
 
     def _fsync_wal(self) -> None:
         if self.wal_fd is None:
@@ -100,11 +110,13 @@ class Batcher:
         os.fsync(self.wal_fd)
 
     def _after_sync(self, sync: asyncio.Future[None], results: list[_Result]) -> None:
-        self.syncing.discard(sync)
+        self.syncing = None
         if sync.cancelled() or sync.exception() is not None:
             failure = Unavailable("the database could not be made durable")
             results = [(future, None, failure) for future, _value, _error in results]
         _settle_all(results)
+        if self.unsynced:
+            self._start_sync()
 
 
 def connect(path: Path) -> sqlite3.Connection:
