@@ -19,7 +19,7 @@ from jwt.algorithms import ECAlgorithm
 KEY_SUFFIX = ".pem"
 RETIRED_SUFFIX = ".retired"
 LOCK_NAME = ".lock"
-KID_TIME_FORMAT = "%Y%m%dT%H%M%S"
+KID_TIME_FORMAT = "%Y%m%dT%H%M%S.%f"
 
 
 class KeyRingError(Exception):
@@ -45,9 +45,21 @@ class SigningKey:
         return {**jwk, "kid": self.kid, "alg": "ES256", "use": "sig"}
 
 
-def _new_kid() -> str:
-    stamp = datetime.datetime.now(datetime.UTC).strftime(KID_TIME_FORMAT)
-    return f"{stamp}-{secrets.token_hex(4)}"
+def _new_kid(newest: str | None) -> str:
+    """A key id that sorts after `newest` (the current key is the active one that sorts last).
+
+    The id starts with the UTC time to the microsecond; when the clock is at or before the newest
+    key's time (same microsecond, or the clock stepped back), one microsecond after that time.
+    """
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    if newest is not None:
+        try:
+            last = datetime.datetime.strptime(newest.partition("-")[0], KID_TIME_FORMAT)
+        except ValueError:
+            last = None
+        if last is not None and now <= last:
+            now = last + datetime.timedelta(microseconds=1)
+    return f"{now.strftime(KID_TIME_FORMAT)}-{secrets.token_hex(4)}"
 
 
 class KeyRing:
@@ -78,7 +90,8 @@ class KeyRing:
         self.reload()
 
     def _write_new_key(self) -> str:
-        kid = _new_kid()
+        on_disk = [p.name.partition(KEY_SUFFIX)[0] for p in self.directory.glob("*" + KEY_SUFFIX + "*")]
+        kid = _new_kid(max(on_disk, default=None))
         private = ec.generate_private_key(ec.SECP256R1())
         pem = private.private_bytes(
             serialization.Encoding.PEM,

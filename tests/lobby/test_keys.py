@@ -11,6 +11,7 @@ import httpx
 import jwt
 import pytest
 
+from lobby.keys import KeyRing
 from tests.support.lobby import LobbyProcess, add_server, join, new_player, redeem, run_cli
 
 
@@ -166,3 +167,24 @@ def test_retiring_an_unknown_kid_is_refused(keyed_lobby):
     assert "no-such-kid" in done.stderr
     assert "Traceback" not in done.stderr
     assert key_files(keyed_lobby.data_dir) == before
+
+
+def test_keys_rotated_within_one_second_each_become_the_current_key_in_turn(tmp_path):
+    ring = KeyRing(tmp_path / "keys")
+    ring.ensure()
+    made = [ring.current.kid]
+    for _ in range(20):
+        made.append(ring.rotate())
+        assert ring.current.kid == made[-1]
+    assert [k.kid for k in ring.all()] == made
+
+
+def test_a_new_key_sorts_after_the_newest_even_when_the_clock_is_behind_it(tmp_path):
+    ring = KeyRing(tmp_path / "keys")
+    ring.ensure()
+    future_kid = "29991231T235959.999999-00000000"
+    (tmp_path / "keys" / f"{ring.current.kid}.pem").rename(tmp_path / "keys" / f"{future_kid}.pem")
+    ring.reload()
+    kid = ring.rotate()
+    assert kid.startswith("30000101T000000.000000-")
+    assert ring.current.kid == kid
