@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi.sse import format_sse_event
 
-from lobby.settings import Settings
+from lobby.settings import REDIS_SCHEMES, Settings
 
 if TYPE_CHECKING:
     from lobby.store import Store
@@ -266,7 +266,7 @@ class InProcessEventBus(LocalFanout):
 
 def event_bus_from_settings(settings: Settings) -> EventBus:
     """The event bus these settings call for: on the store's Redis or SQLite file, else in-process."""
-    if settings.store_url.startswith(("redis://", "rediss://")):
+    if settings.store_url.startswith(REDIS_SCHEMES):
         from lobby.events_redis import RedisEventBus
 
         return RedisEventBus(settings.events_history, settings.events_queue)

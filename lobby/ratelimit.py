@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from lobby.errors import Unavailable
-from lobby.settings import Settings
+from lobby.settings import REDIS_CLUSTER_SCHEME, Settings
 from lobby.store import RedisStore, Store
 
 log = logging.getLogger("lobby")
@@ -63,11 +63,13 @@ class Decision:
     policy: str = ""
 
 
-def limit_storage(url: str) -> Storage:
+def limit_storage(url: str, key_prefix: str = RedisStorage.PREFIX) -> Storage:
     """The storage of the rate-limit counters a `LOBBY_RATE_LIMIT_STORAGE` URL names."""
     if url.startswith("memory://"):
         return MemoryStorage()
-    return RedisStorage(url, implementation="redispy")
+    if url.startswith(REDIS_CLUSTER_SCHEME):
+        return RedisClusterStorage("async+" + url, implementation="redispy", key_prefix=key_prefix)
+    return RedisStorage(url, implementation="redispy", key_prefix=key_prefix)
 
 
 @contextlib.contextmanager
@@ -124,7 +126,7 @@ GIVE_BACK_SLOT = """
 class RedisStreamSlots:
     """Stream slots counted in Redis (`<prefix>streams:<address>`), shared by every instance."""
 
-    def __init__(self, client: Redis, prefix: str) -> None:
+    def __init__(self, client: Redis | RedisCluster, prefix: str) -> None:
         self._prefix = prefix + STREAMS_KEY
         self._take = client.register_script(TAKE_SLOT)
         self._give_back = client.register_script(GIVE_BACK_SLOT)
@@ -176,15 +178,19 @@ class RateLimiter:
         if not isinstance(store, RedisStore) or "rate_limit_storage" in self._settings.model_fields_set:
             return
         client = store.client
-        self.storage = RedisStorage(
-            store.url,
-            implementation="redispy",
-            key_prefix=store.prefix + LIMITS_KEY_PREFIX,
-            connection_pool=client.connection_pool,
-        )
+        key_prefix = store.prefix + LIMITS_KEY_PREFIX
+        if isinstance(client, RedisCluster):  # limits talks to a cluster through its own client
+            self.storage = limit_storage(store.url, key_prefix)
+        else:
+            self.storage = RedisStorage(
+                store.url,
+                implementation="redispy",
+                key_prefix=key_prefix,
+                connection_pool=client.connection_pool,
+            )
+            self._shares_store = True
         self._strategy = SlidingWindowCounterRateLimiter(self.storage)
         self._slots = RedisStreamSlots(client, store.prefix)
-        self._shares_store = True
 
     async def check(self, keys: list[tuple[str, str]]) -> Decision:
         """Count one request against each `(policy, key)`; stop at the first exhausted bucket."""

@@ -58,9 +58,13 @@ def _rate_limit(value: str) -> str:
     return value
 
 
+REDIS_CLUSTER_SCHEME = "redis+cluster://"
+REDIS_SCHEMES = ("redis://", "rediss://", REDIS_CLUSTER_SCHEME)
+
+
 def _limit_storage(value: str) -> str:
-    if not value.startswith(("memory://", "redis://", "rediss://")):
-        raise ValueError("must be memory:// or a redis:// URL")
+    if not value.startswith(("memory://", *REDIS_SCHEMES)):
+        raise ValueError("must be memory://, a redis[s]:// URL or a redis+cluster:// URL")
     return value
 
 
@@ -112,8 +116,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_urls(self) -> Self:
-        if self.store and not self.store.startswith(("sqlite:///", "redis://", "rediss://")):
-            raise ValueError("LOBBY_STORE must be sqlite:///path or redis[s]://host:port/db")
+        if self.store and not self.store.startswith(("sqlite:///", *REDIS_SCHEMES)):
+            raise ValueError(
+                "LOBBY_STORE must be sqlite:///path, redis[s]://host:port/db or redis+cluster://host:port"
+            )
         if self.public_url:
             parts = urlsplit(self.public_url)
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:

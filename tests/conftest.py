@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.support.lobby import LobbyProcess
-from tests.support.redis import RedisProcess
+from tests.support.redis import RedisClusterProcesses, RedisProcess
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +51,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProc
     process = RedisProcess(tmp_path_factory.mktemp("redis")).start()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcesses]:
+    """One real three-node Redis Cluster for the whole session; tests isolate themselves by prefix."""
+    cluster = RedisClusterProcesses(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.stop()

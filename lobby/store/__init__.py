@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lobby.settings import REDIS_SCHEMES
 from lobby.store.base import (
     GameServer,
     Player,
@@ -36,6 +37,6 @@ def store_from_url(url: str) -> Store:
     """Build the store a `LOBBY_STORE` URL names (not yet opened)."""
     if url.startswith("sqlite:///"):
         return SqliteStore(Path(url.removeprefix("sqlite://")))
-    if url.startswith(("redis://", "rediss://")):
+    if url.startswith(REDIS_SCHEMES):
         return RedisStore(url)
     raise ValueError(f"unsupported store URL scheme in {url.split(':', 1)[0]!r}")

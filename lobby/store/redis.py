@@ -1,6 +1,7 @@
 """The Redis store: several lobby instances on several hosts share one Redis.
 
-Every key lives under a prefix (`playlink:` by default):
+Every key lives under a prefix (`playlink:` by default; on a Redis Cluster the hash tag `{playlink}:`,
+so that every key is in one slot, see `cluster_prefix`):
 
     layout                  string  the key layout's version (a newer one is refused)
     player:<id>             hash    name, password_hash, created_at
@@ -31,7 +32,7 @@ import contextlib
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import ConnectionPool, Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
@@ -39,6 +40,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError, RedisError
 
 from lobby.errors import Conflict, NotFound, Unavailable
+from lobby.settings import REDIS_CLUSTER_SCHEME
 from lobby.store.base import (
     GameServer,
     Player,
@@ -155,6 +157,18 @@ SCRIPTS = {
 }
 
 
+def cluster_prefix(prefix: str) -> str:
+    """`prefix` as a hash tag, so that every key lands in one slot of a Redis Cluster.
+
+    The scripts change several keys together (a token's and its server's, above all), which a
+    cluster allows only within one slot; all of the lobby's keys then live on one shard, which
+    the cluster still replicates and fails over.
+    """
+    if "{" in prefix and "}" in prefix.partition("{")[2]:
+        return prefix
+    return "{" + prefix.removesuffix(":") + "}:"
+
+
 def _text(value: bytes | None) -> str:
     return (value or b"").decode("utf-8")
 
@@ -182,9 +196,10 @@ class RedisStore:
 
     def __init__(self, url: str, prefix: str = PREFIX, max_connections: int = MAX_CONNECTIONS) -> None:
         self.url = url
-        self.prefix = prefix
+        self.cluster = url.startswith(REDIS_CLUSTER_SCHEME)
+        self.prefix = cluster_prefix(prefix) if self.cluster else prefix
         self.max_connections = max_connections
-        self._redis: Redis | None = None
+        self._redis: Redis | RedisCluster | None = None
         self._scripts: dict[str, AsyncScript] = {}
         self._dropping: asyncio.Task[None] | None = None
 
@@ -208,6 +223,8 @@ class RedisStore:
     def _drop_idle_connections(self) -> None:
         if self._redis is None or (self._dropping is not None and not self._dropping.done()):
             return
+        if isinstance(self._redis, RedisCluster):
+            return  # the cluster client reconnects to its nodes by itself
         pool = self._redis.connection_pool
         self._dropping = asyncio.get_running_loop().create_task(pool.disconnect(inuse_connections=False))
 
@@ -219,13 +236,13 @@ class RedisStore:
         return [f"{base}:{part}" if part else base for part in parts]
 
     @property
-    def _client(self) -> Redis:
+    def _client(self) -> Redis | RedisCluster:
         if self._redis is None:
             raise Unavailable("the store is closed")
         return self._redis
 
     @property
-    def client(self) -> Redis:
+    def client(self) -> Redis | RedisCluster:
         """The open client (one pool per lobby), which the event bus and rate limits share."""
         return self._client
 
@@ -236,15 +253,18 @@ class RedisStore:
 
     async def open(self) -> None:
         """Create the pool, register the scripts, and check the key layout's version."""
-        pool = ConnectionPool.from_url(
-            self.url,
-            max_connections=self.max_connections,
-            socket_timeout=SOCKET_TIMEOUT_S,
-            socket_connect_timeout=CONNECT_TIMEOUT_S,
-            socket_keepalive=True,
-            retry=Retry(NoBackoff(), 0),
-        )
-        self._redis = Redis(connection_pool=pool)
+        options: dict[str, Any] = {
+            "max_connections": self.max_connections,
+            "socket_timeout": SOCKET_TIMEOUT_S,
+            "socket_connect_timeout": CONNECT_TIMEOUT_S,
+            "socket_keepalive": True,
+            "retry": Retry(NoBackoff(), 0),
+        }
+        if self.cluster:
+            node = "redis://" + self.url.removeprefix(REDIS_CLUSTER_SCHEME)
+            self._redis = RedisCluster.from_url(node, **options)
+        else:
+            self._redis = Redis(connection_pool=ConnectionPool.from_url(self.url, **options))
         self._scripts = {name: self._redis.register_script(src) for name, src in SCRIPTS.items()}
         with self._reachable():
             await self._redis.set(self._key("layout"), LAYOUT_VERSION, nx=True)

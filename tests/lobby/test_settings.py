@@ -59,6 +59,14 @@ def test_public_url_becomes_the_issuer_and_https_makes_cookies_secure(env):
     assert s.secure_cookies is True
 
 
+@pytest.mark.parametrize("url", ["redis://r:6379/2", "rediss://r:6380/0", "redis+cluster://node:6379"])
+def test_redis_urls_are_accepted_for_the_store_and_the_rate_limits(env, url):
+    env.setenv("LOBBY_STORE", url)
+    env.setenv("LOBBY_RATE_LIMIT_STORAGE", url)
+    s = load_settings()
+    assert (s.store_url, s.rate_limit_storage) == (url, url)
+
+
 def test_explicit_store_and_keys_dir_win_over_the_data_dir(env, tmp_path):
     env.setenv("LOBBY_STORE", f"sqlite:///{tmp_path / 'elsewhere.db'}")
     env.setenv("LOBBY_KEYS_DIR", str(tmp_path / "shared-keys"))
@@ -102,6 +110,8 @@ INVALID = [
     ("LOBBY_PUBLIC_URL", "lobby.example.com"),
     ("LOBBY_PUBLIC_URL", "https://x/?q=1"),
     ("LOBBY_STORE", "postgres://db/lobby"),
+    ("LOBBY_STORE", "rediss+cluster://node:6379"),
+    ("LOBBY_RATE_LIMIT_STORAGE", "memcached://cache:11211"),
     ("LOBBY_ADMIN_TOKEN", "short"),
     ("LOBBY_LAUNCH_SCHEME", "Not A Scheme"),
     ("LOBBY_LAUNCH_SCHEME", "1arena"),

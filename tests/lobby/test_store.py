@@ -40,12 +40,14 @@ def db_path(tmp_path):
     return tmp_path / "lobby.db"
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "redis-cluster"])
 def make_store(request, db_path) -> MakeStore:
-    """Build unopened stores that share one database: one SQLite file, or one Redis key prefix."""
+    """Build unopened stores that share one database: one SQLite file, or one Redis key prefix
+    (on one Redis, or on a Redis Cluster of three nodes)."""
     if request.param == "sqlite":
         return lambda: SqliteStore(db_path)
-    url = request.getfixturevalue("redis_server").url()
+    server = "redis_server" if request.param == "redis" else "redis_cluster"
+    url = request.getfixturevalue(server).url()
     prefix = f"test-{uuid.uuid4().hex[:12]}:"
     return lambda: RedisStore(url, prefix)
 

@@ -111,3 +111,51 @@ def start_pair(
     except BaseException:
         a.stop()
         raise
+
+
+CLUSTER_NODES = 3  # the fewest masters `redis-cli --cluster create` accepts
+
+
+@dataclass
+class RedisClusterProcesses:
+    """A real Redis Cluster of three masters on loopback, each a `redis-server` of its own."""
+
+    data_dir: Path
+    nodes: list[RedisProcess] = field(default_factory=list)
+
+    def url(self) -> str:
+        """The `redis+cluster://` URL of one node (the client discovers the others)."""
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
+
+    def start(self) -> RedisClusterProcesses:
+        """Start the nodes, join them into one cluster, and wait until it serves every slot."""
+        for n in range(CLUSTER_NODES):
+            node = RedisProcess(
+                self.data_dir / f"node{n}",
+                extra_args=(
+                    "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                    "--cluster-port", str(free_port()),  # not port + 10000, which may not exist
+                ),
+            )
+            self.nodes.append(node.start())
+        cli = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, capture_output=True, timeout=30,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            info = subprocess.run(
+                [cli, "-p", str(self.nodes[0].port), "cluster", "info"], capture_output=True, text=True
+            ).stdout
+            if "cluster_state:ok" in info:
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the Redis Cluster did not become ready")
+
+    def stop(self) -> None:
+        """Stop every node."""
+        for node in self.nodes:
+            node.stop()
