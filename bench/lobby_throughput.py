@@ -28,6 +28,8 @@ PLAYERS = 100
 SERVERS = 310
 JOIN_SERVERS = 10
 TARGET_RATIO = 0.75
+# Servers stay online without heartbeats, and tokens prepared before a run outlive it.
+LOBBY_ENV = {"LOBBY_HEARTBEAT_TIMEOUT_S": "3600", "LOBBY_JOIN_TOKEN_TTL_S": "900"}
 ROUTES = {"/v1/games/{game_id}/join": "join", "/v1/tokens/redeem": "redeem"}
 
 LUA_CYCLE = """
@@ -159,8 +161,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        env = {"LOBBY_HEARTBEAT_TIMEOUT_S": "3600", "LOBBY_JOIN_TOKEN_TTL_S": "900"}
-        lobby = LobbyProcess(folder / "data", env).start()
+        lobby = LobbyProcess(folder / "data", LOBBY_ENV).start()
         try:
             join_lines, redeem_lines = asyncio.run(prepare(lobby.url, 30_000))
             scripts = {

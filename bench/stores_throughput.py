@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.lobby_throughput import make_script, prepare, run_wrk
+from bench.lobby_throughput import LOBBY_ENV, make_script, prepare, run_wrk
 from bench.report import write_section
 from tests.support.lobby import LobbyProcess, free_port
 from tests.support.redis import RedisProcess
@@ -49,11 +49,7 @@ def lobbies(setup: Setup, folder: Path) -> Iterator[list[LobbyProcess]]:
     if setup.store == "redis":
         redis = RedisProcess(folder / "redis", extra_args=REDIS_DURABLE).start()
     ports = [free_port() for _ in range(setup.instances)]
-    env = {
-        "LOBBY_HEARTBEAT_TIMEOUT_S": "3600",
-        "LOBBY_JOIN_TOKEN_TTL_S": "900",
-        "LOBBY_PUBLIC_URL": f"http://127.0.0.1:{ports[0]}",
-    }
+    env = {**LOBBY_ENV, "LOBBY_PUBLIC_URL": f"http://127.0.0.1:{ports[0]}"}
     if redis is not None:
         env["LOBBY_STORE"] = redis.url()
     started: list[LobbyProcess] = []
