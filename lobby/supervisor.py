@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import gc
 import logging
 import os
 import select
@@ -38,6 +39,10 @@ from lobby.log_format import configure_logging, log_config
 from lobby.settings import ENV_PREFIX, Settings, SettingsError, load_settings
 
 APP = "lobby.asgi:app"
+# Allocations between young-generation collections (CPython's default is 700). A request allocates
+# hundreds of short-lived objects; collecting every 700 of them cost a busy worker about 5% of its
+# time, and full collections of the start-up heap stalled every request in flight for ~25 ms.
+GC_YOUNG_THRESHOLD = 10_000
 BACKLOG = 2048
 WORKER_START_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 30.0
@@ -347,6 +352,13 @@ class DrainingH11Protocol(H11Protocol):
             return False
 
 
+def settle_heap() -> None:
+    """Keep the garbage collector off what start-up allocated, and let it run less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD)
+
+
 class WorkerServer(uvicorn.Server):
     """A uvicorn server that reports readiness on a pipe and exits when its supervisor is gone."""
 
@@ -359,6 +371,7 @@ class WorkerServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         """Start serving, then tell the supervisor."""
         await super().startup(sockets)
+        settle_heap()
         if self.started:
             with contextlib.suppress(OSError):
                 os.write(self.ready_fd, b"r")
