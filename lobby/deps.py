@@ -74,7 +74,7 @@ async def session_credential(request: Request, lobby: Lobby) -> tuple[str, Playe
         if token is None:
             return None
         check_same_origin(request, lobby)
-    player = await lobby.sessions.player(secret_hash(token), lobby.now(), lobby.store.session_player)
+    player = await lobby.session_player(secret_hash(token))
     return (token, player) if player else None
 
 
@@ -115,7 +115,7 @@ async def authenticated_server(request: Request, lobby: LobbyDep) -> str:
     server_id, dot, _rest = (credential or "").partition(".")
     if not dot or not server_id:
         raise AuthError("a game server's secret is required")
-    facts = await lobby.servers.get(server_id)
+    facts = await lobby.server_facts(server_id)
     if facts is None or not hmac.compare_digest(facts.secret_hash, secret_hash(credential or "")):
         raise AuthError("unknown game server or wrong secret")
     return server_id

@@ -37,7 +37,7 @@ def launch_url(scheme: str, lobby_url: str, token: str) -> str:
 
 async def issue_join(lobby: Lobby, player: Player, server_id: str) -> IssuedJoin:
     """Reserve a slot for `player` on the server and sign the token naming it."""
-    server = await lobby.servers.get(server_id)
+    server = await lobby.server_facts(server_id)
     if server is None:
         raise NotFound("no such game server")
     now = lobby.now()

@@ -11,10 +11,20 @@ from lobby.keys import KeyRing
 from lobby.metrics import Metrics
 from lobby.passwords import Passwords
 from lobby.ratelimit import RateLimiter, rate_limiter_from_settings
-from lobby.server_cache import ServerCache
-from lobby.session_cache import SessionCache
 from lobby.settings import Settings
-from lobby.store import Store
+from lobby.store import Player, ServerFacts, Store
+from lobby.ttl_cache import TtlCache
+
+# A game server's address and secret never change; only its removal does, and everything that
+# matters after a removal (reserve, redeem, heartbeat) checks existence in the store atomically.
+# So its facts, and its absence, are trusted this long.
+SERVER_FACTS_TTL_S = 5.0
+SERVER_FACTS_MAX_ENTRIES = 10_000
+# A session found in the store is trusted this long. Logging out forgets it here at once; other
+# lobby instances notice within this time. An unknown session is not remembered, so a new session
+# works at once on every instance.
+SESSION_TTL_S = 5.0
+SESSION_MAX_ENTRIES = 50_000
 
 
 @dataclass
@@ -26,18 +36,33 @@ class Lobby:
     keys: KeyRing
     passwords: Passwords = field(default_factory=Passwords)
     metrics: Metrics = field(default_factory=Metrics)
-    servers: ServerCache = field(init=False)
-    sessions: SessionCache = field(default_factory=SessionCache)
+    servers: TtlCache[str, ServerFacts] = field(
+        default_factory=lambda: TtlCache(
+            SERVER_FACTS_TTL_S, SERVER_FACTS_MAX_ENTRIES, keep_misses=True
+        )
+    )
+    sessions: TtlCache[bytes, Player] = field(
+        default_factory=lambda: TtlCache(SESSION_TTL_S, SESSION_MAX_ENTRIES, keep_misses=False)
+    )
     events: EventBus = field(init=False)
     feed: GameFeed = field(init=False)
     rate_limiter: RateLimiter | None = field(init=False)
 
     def __post_init__(self) -> None:
-        self.servers = ServerCache(self.store)
         self.events = event_bus_from_settings(self.settings)
         self.feed = GameFeed(self.store, self.events, self.settings)
         enabled = self.settings.rate_limits_enabled
         self.rate_limiter = rate_limiter_from_settings(self.settings) if enabled else None
+
+    async def server_facts(self, server_id: str) -> ServerFacts | None:
+        """A game server's immutable facts, or None when it does not exist (cached)."""
+        return await self.servers.get(server_id, lambda: self.store.server_facts(server_id))
+
+    async def session_player(self, token_hash: bytes) -> Player | None:
+        """The player of a live session, by the hash of its token, or None (cached)."""
+        return await self.sessions.get(
+            token_hash, lambda: self.store.session_player(token_hash, self.now())
+        )
 
     @staticmethod
     def now() -> float:
