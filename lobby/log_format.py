@@ -80,7 +80,7 @@ class RequestIdFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record: `ts`, `level`, `logger`, `msg`, `request_id`, then extra fields."""
+    """One JSON object per record: `ts`, `level`, `logger`, `pid`, `msg`, `request_id`, then extras."""
 
     def __init__(self, prefix: str = "") -> None:
         super().__init__()
@@ -93,6 +93,7 @@ class JsonFormatter(logging.Formatter):
             "ts": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,
             "msg": self.prefix + record.getMessage(),
         }
         rid = getattr(record, "request_id", None)

@@ -1,12 +1,15 @@
 """Prometheus metrics of one lobby app, in a registry of its own, and a store that times itself.
 
-Each app (each worker process, and each app a test builds) has its own `CollectorRegistry`, so
-apps in one process never collide and `/metrics` shows only its own worker's counts.
+Each app has its own `CollectorRegistry`, so apps in one process never collide. Under
+`lobby serve --workers N` (N > 1) the supervisor gives the workers one shared directory
+(`PROMETHEUS_MULTIPROC_DIR`, read when `prometheus_client` is imported): every worker writes its
+values there and `/metrics` answers with the sum over all of them, whichever worker is asked.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -19,10 +22,12 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from lobby.store import Store
 
 UNMATCHED_ROUTE = "unmatched"
+SHARED_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 REQUEST_BUCKETS_S = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )
@@ -36,7 +41,10 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = registry = CollectorRegistry()
-        ProcessCollector(registry=registry)
+        self.shared_dir = os.environ.get(SHARED_DIR_ENV) or None
+        if self.shared_dir is None:
+            # process_* would describe only the worker that answers, so only one worker has them.
+            ProcessCollector(registry=registry)
         self.requests = Counter(
             "playlink_http_requests",
             "HTTP requests answered, by route template, method and status.",
@@ -69,7 +77,10 @@ class Metrics:
             registry=registry,
         )
         self.event_subscribers = Gauge(
-            "playlink_event_subscribers", "Open event streams on this worker.", registry=registry
+            "playlink_event_subscribers",
+            "Open event streams (on all workers).",
+            registry=registry,
+            multiprocess_mode="livesum",
         )
         self.store_seconds = Histogram(
             "playlink_store_operation_seconds",
@@ -80,8 +91,12 @@ class Metrics:
         )
 
     def render(self) -> bytes:
-        """Every metric in the Prometheus text format."""
-        return generate_latest(self.registry)
+        """Every metric in the Prometheus text format (all workers' when they share a directory)."""
+        if self.shared_dir is None:
+            return generate_latest(self.registry)
+        pooled = CollectorRegistry()
+        MultiProcessCollector(pooled, path=self.shared_dir)
+        return generate_latest(pooled)
 
 
 class TimedStore:

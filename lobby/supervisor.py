@@ -7,6 +7,8 @@ The supervisor binds the socket once and runs each worker as a fresh interpreter
   until each one says it is ready, then stop the old generation gracefully.
 - SIGTERM or SIGINT: every worker stops accepting and finishes what it accepted; then exit 0.
 - A worker that dies on its own is replaced.
+- With more than one worker, the workers pool their metrics in a private directory the supervisor
+  makes and removes (`lobby.metrics`), so `/metrics` shows every worker's counts, reloads included.
 
 Connections wait in the kernel's listen backlog while no worker accepts. uvicorn's graceful shutdown
 closes every connection with no request in progress, which includes one it accepted but has not read
@@ -22,20 +24,24 @@ import gc
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from prometheus_client.multiprocess import mark_process_dead
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from lobby.log_format import configure_logging, log_config
+from lobby.metrics import SHARED_DIR_ENV
 from lobby.settings import ENV_PREFIX, Settings, SettingsError, load_settings
 
 APP = "lobby.asgi:app"
@@ -127,6 +133,7 @@ class Supervisor:
         self._base_env = dict(os.environ)
         self._signals: collections.deque[int] = collections.deque()
         self._last_restart = 0.0
+        self.metrics_dir: str | None = None
 
     def load(self) -> tuple[dict[str, str], Settings]:
         """The workers' environment and its validated settings; raises SettingsError naming one."""
@@ -139,6 +146,15 @@ class Supervisor:
 
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT; returns the exit status."""
+        if self.workers > 1:
+            self.metrics_dir = tempfile.mkdtemp(prefix="playlink-metrics-")
+        try:
+            return self._serve()
+        finally:
+            if self.metrics_dir is not None:
+                shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+    def _serve(self) -> int:
         self.env, self.settings = self.load()
         configure_logging(self.settings.log_format, LOG_PREFIX)
         self.sock = _listen(self.settings.host, self.settings.port)
@@ -184,9 +200,12 @@ class Supervisor:
         ready_r, ready_w = os.pipe()
         listen_fd = self.sock.fileno()
         argv = [sys.executable, "-m", "lobby.supervisor", str(listen_fd), str(ready_w), str(os.getpid())]
+        worker_env = {k: v for k, v in env.items() if k != SHARED_DIR_ENV}
+        if self.metrics_dir is not None:
+            worker_env[SHARED_DIR_ENV] = self.metrics_dir
         try:
             process = subprocess.Popen(  # noqa: S603 - this interpreter, fixed module, numbers only
-                argv, env=dict(env), pass_fds=(listen_fd, ready_w)
+                argv, env=worker_env, pass_fds=(listen_fd, ready_w)
             )
         except OSError:
             os.close(ready_r)
@@ -209,6 +228,7 @@ class Supervisor:
             worker.process.terminate()
         for worker in workers:
             _wait_or_kill(worker.process, WORKER_START_TIMEOUT_S)
+            self._gone(worker.process)
         return None
 
     def _await_ready(self, workers: list[Worker]) -> bool:
@@ -263,6 +283,7 @@ class Supervisor:
         for process, deadline in list(self.retiring):
             if process.poll() is not None:
                 self.retiring.remove((process, deadline))
+                self._gone(process)
             elif now > deadline:
                 process.kill()
         for worker in list(self.current):
@@ -270,10 +291,16 @@ class Supervisor:
             if status is not None:
                 log.warning("worker %d died (status %s); replacing it", worker.process.pid, status)
                 self.current.remove(worker)
+                self._gone(worker.process)
         missing = self.workers - len(self.current)
         if missing and now - self._last_restart >= RESTART_DELAY_S:
             self._last_restart = now
             self.current += self._start_workers(missing, self.env) or []
+
+    def _gone(self, process: subprocess.Popen[bytes]) -> None:
+        """A worker has exited: its open-stream gauge no longer counts (its counters still do)."""
+        if self.metrics_dir is not None:
+            mark_process_dead(process.pid, self.metrics_dir)
 
     def _stop(self) -> int:
         """SIGTERM or SIGINT: every worker drains what it accepted, then the supervisor exits 0."""

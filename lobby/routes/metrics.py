@@ -1,4 +1,4 @@
-"""`GET /metrics`: this worker's metrics in the Prometheus text format, for loopback or the operator."""
+"""`GET /metrics`: the instance's metrics in the Prometheus text format, for loopback or the operator."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def is_loopback(request: Request) -> bool:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request, lobby: LobbyDep) -> Response:
-    """Every metric of this worker; loopback clients, or anyone with the operator's admin token."""
+    """Every metric of this instance (all its workers); loopback clients, or the operator's admin token."""
     if not is_loopback(request) and not is_operator(request, lobby):
         if not lobby.settings.admin_token:
             raise Forbidden("metrics are served to loopback clients only: no LOBBY_ADMIN_TOKEN is set")

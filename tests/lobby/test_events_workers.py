@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import httpx
@@ -13,7 +12,6 @@ from tests.support.lobby import LobbyProcess, add_server, join, new_player, rede
 
 STREAMS = 4
 MAX_STREAMS = 12
-SCRAPES = 8
 WAIT_S = 5.0
 
 
@@ -30,29 +28,17 @@ def fresh(lobby: LobbyProcess) -> httpx.Client:
     return httpx.Client(base_url=lobby.url, timeout=10, headers={"Connection": "close"})
 
 
-def subscribers_seen(lobby: LobbyProcess) -> set[int]:
-    """The open-stream counts that several scrapes of `/metrics` (landing on either worker) report."""
-    seen = set()
-    with fresh(lobby) as client:
-        for _ in range(SCRAPES):
-            text = client.get("/metrics").text
-            found = re.search(r"^playlink_event_subscribers (\S+)$", text, re.MULTILINE)
-            assert found, text
-            seen.add(int(float(found.group(1))))
-    return seen
-
-
 def open_streams_on_both_workers(
     lobby: LobbyProcess, headers: dict[str, str]
 ) -> tuple[list[EventStream], list[Sse]]:
-    """Open streams (each its own connection) until `/metrics` shows both workers holding some;
-    the streams and their first events."""
+    """Open streams (each its own connection) until both workers hold some; the streams and their
+    first events."""
     streams: list[EventStream] = []
     firsts: list[Sse] = []
     while len(streams) < MAX_STREAMS:
         streams.append(EventStream(lobby.url, headers))
         firsts.append(streams[-1].next(WAIT_S))
-        if len(streams) >= STREAMS and any(0 < n < len(streams) for n in subscribers_seen(lobby)):
+        if len(streams) >= STREAMS and len(lobby.connections_by_worker()) == 2:
             return streams, firsts
     for stream in streams:
         stream.close()

@@ -77,8 +77,10 @@ def test_every_line_the_lobby_prints_is_one_json_object(start_lobby: object) -> 
 
     lines = json_lines(lobby)
     for line in lines:
-        assert {"ts", "level", "logger", "msg"} <= line.keys()
+        assert {"ts", "level", "logger", "pid", "msg"} <= line.keys()
         assert line["ts"].endswith("Z")
+    assert {line["pid"] for line in lines} >= {lobby.process.pid}, "the supervisor's own lines"
+    assert len({line["pid"] for line in lines}) == 2, "the supervisor and its one worker"
     messages = [line["msg"] for line in lines]
     assert any(m.startswith("lobby serve: generation 1 serving") for m in messages)
     assert "Application startup complete." in messages

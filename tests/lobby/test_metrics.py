@@ -4,9 +4,12 @@ subscribers and store latency, in the Prometheus text format, for loopback or th
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import signal
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -100,6 +103,7 @@ def test_a_join_a_redemption_a_replay_and_a_forgery_are_counted(fresh: LobbyProc
     assert value(text, "playlink_http_request_duration_seconds_count", **join_route) == 1
     for operation in ("reserve", "redeem", "create_player"):
         assert value(text, "playlink_store_operation_seconds_count", operation=operation) >= 1
+    assert value(text, "process_resident_memory_bytes") > 0, "one worker: its own process metrics"
 
 
 def test_metrics_label_requests_by_route_template_never_by_raw_id(fresh: LobbyProcess) -> None:
@@ -210,3 +214,65 @@ async def test_the_timed_store_records_each_operation_and_passes_results_on(tmp_
     text = metrics.render().decode()
     for operation in ("open", "list_servers", "ping", "close"):
         assert value(text, "playlink_store_operation_seconds_count", operation=operation) == 1
+
+
+def pids_that_served(lobby: LobbyProcess, route: str) -> set[int]:
+    """The processes whose access log lines show they answered `route`."""
+    pids = set()
+    for line in lobby.logs().splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if entry.get("event") == "request" and entry.get("route") == route:
+                pids.add(entry["pid"])
+    return pids
+
+
+def test_with_two_workers_every_scrape_shows_both_and_a_dead_workers_counts_stay(
+    tmp_path: Path,
+) -> None:
+    lobby = LobbyProcess(tmp_path / "data", serve_args=("--workers", "2")).start()
+    shared = {
+        Path(entry.removeprefix(b"PROMETHEUS_MULTIPROC_DIR=").decode())
+        for pid in lobby.workers()
+        for entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        if entry.startswith(b"PROMETHEUS_MULTIPROC_DIR=")
+    }
+    healthz = {"route": "/healthz", "method": "GET", "status": "200"}
+    try:
+        sent = 0
+        with httpx.Client(base_url=lobby.url, timeout=10, headers={"Connection": "close"}) as client:
+            while len(pids_that_served(lobby, "/healthz")) < 2:
+                assert sent < 400, "every request landed on one worker"
+                assert client.get("/healthz").status_code == 200
+                sent += 1
+        for _ in range(6):
+            text = scrape(lobby)
+            assert value(text, "playlink_http_requests_total", **healthz) == sent
+            assert value(text, "playlink_http_request_duration_seconds_count",
+                         route="/healthz", method="GET") == sent
+            assert "process_resident_memory_bytes" not in text
+
+        streams: list[EventStream] = []
+        try:
+            while len(lobby.connections_by_worker()) < 2:
+                assert len(streams) < 12, "every stream landed on one worker"
+                streams.append(EventStream(lobby.url))
+                assert streams[-1].next(WAIT_S).name == "snapshot"
+            for _ in range(6):
+                assert value(scrape(lobby), "playlink_event_subscribers") == len(streams)
+        finally:
+            for stream in streams:
+                stream.close()
+
+        victim = min(lobby.workers())
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + WAIT_S * 2
+        while victim in lobby.workers() or len(lobby.workers()) < 2:
+            assert time.monotonic() < deadline, lobby.logs()
+            time.sleep(0.05)
+        for _ in range(6):
+            assert value(scrape(lobby), "playlink_http_requests_total", **healthz) == sent
+    finally:
+        lobby.stop()
+    assert len(shared) == 1
+    assert not shared.pop().exists(), "the supervisor left its metrics directory behind"

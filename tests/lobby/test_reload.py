@@ -78,18 +78,12 @@ def wait_for(condition: Callable[[], object], timeout_s: float, lobby: LobbyProc
         time.sleep(0.05)
 
 
-def workers(lobby: LobbyProcess) -> set[int]:
-    """The supervisor's child processes: its workers, serving or still draining."""
-    pid = lobby.process.pid
-    return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
-
-
 def reload(lobby: LobbyProcess, count: int) -> set[int]:
     """SIGHUP, then wait until `count` new workers serve and every old one has exited."""
-    old = workers(lobby)
+    old = lobby.workers()
     lobby.process.send_signal(signal.SIGHUP)
-    wait_for(lambda: len(now := workers(lobby)) == count and not now & old, WAIT_S, lobby)
-    return workers(lobby)
+    wait_for(lambda: len(now := lobby.workers()) == count and not now & old, WAIT_S, lobby)
+    return lobby.workers()
 
 
 def token_lifetime(api: httpx.Client, player: LoggedIn, server: Server) -> int:
@@ -132,7 +126,7 @@ def test_two_reloads_under_a_load_of_fresh_connections_fail_no_request(serve, co
     lobby = serve("--workers", str(count))
     with httpx.Client(base_url=lobby.url, timeout=10) as api:
         server, player = add_server(api, capacity=10), new_player(api)
-    generations = [workers(lobby)]
+    generations = [lobby.workers()]
     assert len(generations[0]) == count
     with load(lobby, player, server) as outcomes:
         time.sleep(0.5)
@@ -164,7 +158,7 @@ def test_reload_applies_a_changed_env_file_and_refuses_an_invalid_one(serve, tmp
         wait_for(lambda: "reload refused" in lobby.logs(), WAIT_S, lobby)
         (line,) = [line for line in lobby.logs().splitlines() if "reload refused" in line]
         assert "LOBBY_JOIN_TOKEN_TTL_S" in line
-        assert workers(lobby) == serving
+        assert lobby.workers() == serving
         assert token_lifetime(api, player, server) == 300
     assert ADMIN_TOKEN not in lobby.logs()
 
@@ -200,13 +194,13 @@ def read_until_closed(sock: socket.socket) -> bytes:
 
 def test_a_worker_that_dies_is_replaced_and_workers_outlive_no_supervisor(serve) -> None:
     lobby = serve()
-    (first,) = workers(lobby)
+    (first,) = lobby.workers()
     os.kill(first, signal.SIGKILL)
-    wait_for(lambda: len(now := workers(lobby)) == 1 and first not in now, WAIT_S, lobby)
+    wait_for(lambda: len(now := lobby.workers()) == 1 and first not in now, WAIT_S, lobby)
     wait_for(lambda: ready(lobby), WAIT_S, lobby)
     assert "died (status -9); replacing it" in lobby.logs()
 
-    (second,) = workers(lobby)
+    (second,) = lobby.workers()
     lobby.process.kill()
     lobby.process.wait()
     wait_for(lambda: not alive(second), WAIT_S, lobby)

@@ -32,6 +32,9 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+TCP_ESTABLISHED = "01"  # the state column of /proc/net/tcp
+
+
 @dataclass
 class LobbyProcess:
     """One `lobby serve` process with its own data directory and log file."""
@@ -105,6 +108,31 @@ class LobbyProcess:
     def logs(self) -> str:
         """Everything the process printed so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def workers(self) -> set[int]:
+        """The supervisor's child processes: its workers, serving or still draining."""
+        assert self.process is not None
+        pid = self.process.pid
+        return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+    def connections_by_worker(self) -> dict[int, int]:
+        """How many established client connections each worker holds (read from /proc)."""
+        owner: dict[str, int] = {}
+        for pid in self.workers():
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                try:
+                    target = os.readlink(fd)
+                except OSError:
+                    continue
+                if target.startswith("socket:["):
+                    owner[target[len("socket:[") : -1]] = pid
+        counts: dict[int, int] = {}
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port, state, inode = int(fields[1].rsplit(":", 1)[1], 16), fields[3], fields[9]
+            if local_port == self.port and state == TCP_ESTABLISHED and inode in owner:
+                counts[owner[inode]] = counts.get(owner[inode], 0) + 1
+        return counts
 
 
 @dataclass(frozen=True)
