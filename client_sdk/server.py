@@ -33,7 +33,7 @@ from client_sdk.errors import (
 )
 from client_sdk.handshake import Player
 from client_sdk.jwks import REFETCH_INTERVAL_S, JWKSCache
-from client_sdk.verify import LEEWAY_S, ReplayGuard, TokenVerifier, read_unverified
+from client_sdk.verify import LEEWAY_S, MAX_USED_JTIS, ReplayGuard, TokenVerifier, read_unverified
 
 REQUEST_TIMEOUT_S = 5.0
 HEARTBEAT_INTERVAL_S = 10.0
@@ -51,7 +51,8 @@ class Policy(enum.Enum):
     OFFLINE = "offline"
     """Verify locally only, with the lobby's cached JWKS and a local used-`jti` set."""
     ONLINE_WITH_FALLBACK = "online_with_fallback"
-    """Redeem at the lobby; verify locally only when the lobby cannot be reached."""
+    """Redeem at the lobby; verify locally only when the lobby cannot be reached, and redeem those
+    tokens at the lobby once it answers again (see `report_offline_admissions`)."""
 
 
 class Admission(NamedTuple):
@@ -130,6 +131,7 @@ class AsyncGameServer:
             replay_guard=self.replay_guard,
         )
         self._heartbeats: asyncio.Task[None] | None = None
+        self._unreported: dict[str, tuple[str, Admission]] = {}
 
     @classmethod
     async def register(
@@ -184,6 +186,8 @@ class AsyncGameServer:
                 state.consecutive_failures, state.last_error = 0, None
                 state.sent += 1
                 state.next_delay_s = self.heartbeat_interval_s
+                if self._unreported:
+                    await self.report_offline_admissions()
             await asyncio.sleep(state.next_delay_s)
 
     async def redeem(self, token: str) -> Admission:
@@ -191,16 +195,46 @@ class AsyncGameServer:
         jti = _unverified_jti(token)
         if jti is not None and self.replay_guard.seen(jti):
             raise Replayed("this join token was already used at this server")
+        admission = await self._redeem_at_lobby(token)
+        with contextlib.suppress(PlaylinkError):
+            self.replay_guard.use(admission.jti, admission.expires_at + self.verifier.leeway_s)
+        self.players[admission.player.id] = admission.player
+        return admission
+
+    async def _redeem_at_lobby(self, token: str) -> Admission:
         response = await _send(self._http.post("/v1/tokens/redeem", json={"token": token}))
         body = response.json()
         expires_at = datetime.datetime.fromisoformat(body["expires_at"]).timestamp()
-        with contextlib.suppress(PlaylinkError):
-            self.replay_guard.use(body["jti"], expires_at + self.verifier.leeway_s)
-        admission = Admission(
-            Player(body["player"]["id"], body["player"]["name"]), body["game"], body["jti"], expires_at, True
-        )
-        self.players[admission.player.id] = admission.player
-        return admission
+        player = Player(body["player"]["id"], body["player"]["name"])
+        return Admission(player, body["game"], body["jti"], expires_at, True)
+
+    @property
+    def unreported(self) -> list[Admission]:
+        """Players admitted offline (by the fallback) whose tokens the lobby has not redeemed yet."""
+        return [admission for _token, admission in self._unreported.values()]
+
+    async def report_offline_admissions(self) -> int:
+        """Redeem at the lobby the tokens the fallback admitted offline; how many it took.
+
+        Runs after each heartbeat that gets through, so the lobby learns who joined while it was
+        unreachable: it spends those tokens and lists those players as members. A player who left
+        meanwhile is not reported. A token the lobby refuses (most often `expired`, when the outage
+        outlasted it; `replayed` if another process of this server redeemed it) is dropped with a
+        warning: the lobby then counts that player only through the heartbeats' player count.
+        """
+        reported = 0
+        for jti, (token, admission) in list(self._unreported.items()):
+            if admission.player.id in self.players:
+                try:
+                    await self._redeem_at_lobby(token)
+                except LobbyUnavailable:
+                    break
+                except PlaylinkError as exc:
+                    log.warning("the lobby refused an offline admission (jti %s): %s", jti, exc.reason)
+                else:
+                    reported += 1
+            self._unreported.pop(jti, None)
+        return reported
 
     async def verify(self, token: str) -> Admission:
         """The offline check: signature by the lobby's JWKS, audience this server, each `jti` once."""
@@ -219,7 +253,13 @@ class AsyncGameServer:
             return await self.redeem(token)
         except LobbyUnavailable:
             log.warning("the lobby is unreachable; verifying the join token offline")
-            return await self.verify(token)
+            admission = await self.verify(token)
+            if len(self._unreported) >= MAX_USED_JTIS:
+                oldest = next(iter(self._unreported))
+                log.warning("too many offline admissions to report; jti %s will not be", oldest)
+                del self._unreported[oldest]
+            self._unreported[admission.jti] = (token, admission)
+            return admission
 
     async def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Admission:
         """Run the server side of the reference handshake on a new connection; raise if refused."""
@@ -315,6 +355,10 @@ class GameServer:
     def leave(self, player_id: str) -> bool:
         """Report that a player left."""
         return self._portal.call(self._core.leave, player_id)
+
+    def report_offline_admissions(self) -> int:
+        """Redeem the fallback's offline admissions now (see `AsyncGameServer`)."""
+        return self._portal.call(self._core.report_offline_admissions)
 
     def deregister(self) -> None:
         """Remove this server from the lobby."""

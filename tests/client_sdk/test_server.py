@@ -116,6 +116,84 @@ async def test_fallback_policy_redeems_online_and_verifies_offline_only_when_the
         assert caught.value.reason == "lobby_unavailable"
 
 
+FAST_HEARTBEATS = {"heartbeat_interval_s": 0.1, "backoff_first_s": 0.05, "backoff_max_s": 0.2}
+
+
+def members(api: httpx.Client, server_id: str) -> list[str]:
+    """The ids of the players the lobby lists on a game server."""
+    return [m["id"] for m in api.get(f"/v1/games/{server_id}").json()["members"]]
+
+
+async def test_players_the_fallback_admitted_offline_are_reported_once_the_lobby_returns(
+    start_lobby: Callable[..., LobbyProcess],
+) -> None:
+    lobby = start_lobby()
+    api = httpx.Client(base_url=lobby.url, timeout=10)
+    server = add_server(api)
+    stays, leaves = new_player(api), new_player(api)
+    stays_token, leaves_token = join(api, stays, server), join(api, leaves, server)
+    fallback = Policy.ONLINE_WITH_FALLBACK
+    async with AsyncGameServer(
+        lobby.url, server.id, server.secret, policy=fallback, **FAST_HEARTBEATS  # type: ignore[arg-type]
+    ) as sdk:
+        lobby.stop()
+        assert (await sdk.admit(stays_token)).online is False
+        assert (await sdk.admit(leaves_token)).online is False
+        with pytest.raises(LobbyUnavailable):
+            await sdk.leave(leaves.id)
+        assert {a.player.id for a in sdk.unreported} == {stays.id, leaves.id}
+
+        lobby.start()
+        await eventually(lambda: not sdk.unreported, "the offline admissions to be reported")
+        assert members(api, server.id) == [stays.id]
+        async with AsyncGameServer(lobby.url, server.id, server.secret) as online_only:
+            with pytest.raises(Replayed):
+                await online_only.redeem(stays_token)
+            assert (await online_only.redeem(leaves_token)).player.id == leaves.id, "never reported"
+    api.close()
+
+
+async def test_an_offline_admission_whose_token_expired_during_the_outage_is_dropped_with_a_warning(
+    start_lobby: Callable[..., LobbyProcess], caplog: pytest.LogCaptureFixture
+) -> None:
+    lobby = start_lobby(LOBBY_JOIN_TOKEN_TTL_S="3", LOBBY_CLOCK_LEEWAY_S="0")
+    with httpx.Client(base_url=lobby.url, timeout=10) as api:
+        server, player = add_server(api), new_player(api)
+        token = join(api, player, server)
+    fallback = Policy.ONLINE_WITH_FALLBACK
+    async with AsyncGameServer(
+        lobby.url, server.id, server.secret, policy=fallback, leeway_s=0, **FAST_HEARTBEATS  # type: ignore[arg-type]
+    ) as sdk:
+        lobby.stop()
+        admitted = await sdk.admit(token)
+        await asyncio.sleep(max(0.0, admitted.expires_at + 1.0 - time.time()))
+        lobby.start()
+        await eventually(lambda: not sdk.unreported, "the expired admission to be dropped")
+        assert player.id in sdk.players, "the player still plays; only the lobby does not list them"
+    with httpx.Client(base_url=lobby.url, timeout=10) as api:
+        assert members(api, server.id) == []
+    assert any(
+        "refused an offline admission" in r.getMessage() and "expired" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+async def test_pure_offline_servers_never_report_to_the_lobby(
+    start_lobby: Callable[..., LobbyProcess],
+) -> None:
+    lobby = start_lobby()
+    with httpx.Client(base_url=lobby.url, timeout=10) as api:
+        server, player = add_server(api), new_player(api)
+        token = join(api, player, server)
+        async with AsyncGameServer(
+            lobby.url, server.id, server.secret, policy=Policy.OFFLINE, **FAST_HEARTBEATS  # type: ignore[arg-type]
+        ) as sdk:
+            await sdk.admit(token)
+            assert sdk.unreported == []
+            await eventually(lambda: sdk.heartbeat_state.sent >= 3, "heartbeats")
+        assert members(api, server.id) == []
+
+
 async def test_a_leave_frees_the_slot_at_the_lobby_and_a_second_leave_says_false(
     lobby: LobbyProcess, api: httpx.Client
 ) -> None:
