@@ -7,6 +7,9 @@
 process's subscribers through `LocalFanout`: every subscriber has a bounded queue, and one that falls behind
 is dropped (its stream ends and the client reconnects with `Last-Event-ID`), so a slow reader never
 makes the lobby's memory grow.
+
+Events whose name starts with `_` are internal: they reach the `listen` callbacks of every process
+(a log-out tells every instance's session cache) and never a stream.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import collections
 import contextlib
 import gc
 import json
+import logging
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,6 +34,11 @@ if TYPE_CHECKING:
 
 RETRY_MS = 2000
 RESET = "reset"
+INTERNAL_PREFIX = "_"
+
+log = logging.getLogger("lobby")
+
+Listener = Callable[[Mapping[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,8 @@ class Event:
 
     def visible_to(self, player: str | None) -> bool:
         """Whether a stream of `player` (None: anonymous) receives this event."""
+        if self.name.startswith(INTERNAL_PREFIX):
+            return False
         return self.player is None or self.player == player
 
 
@@ -86,6 +97,9 @@ class EventBus(Protocol):
 
     def subscribe(self, player: str | None = None, last_event_id: str | None = None) -> Subscription:
         """Start receiving; with `last_event_id`, `missed` holds what came after it (None: too old)."""
+
+    def listen(self, name: str, listener: Listener) -> None:
+        """Call `listener(data)` in this process for every event `name` published by any process."""
 
     async def close(self) -> None:
         """End every subscription; later subscriptions end at once."""
@@ -175,6 +189,7 @@ class LocalFanout:
     def __init__(self, queue: int) -> None:
         self._queue = queue
         self._subscribers: set[_Subscriber] = set()
+        self._listeners: dict[str, list[Listener]] = {}
         self._closed = False
         self.dropped = 0
 
@@ -195,8 +210,20 @@ class LocalFanout:
     def _since(self, last_event_id: str, player: str | None) -> list[Event] | None:
         raise NotImplementedError
 
+    def listen(self, name: str, listener: Listener) -> None:
+        """See `EventBus.listen`."""
+        self._listeners.setdefault(name, []).append(listener)
+
     def _fan_out(self, event: Event) -> None:
-        """Queue `event` for every subscriber that may see it; drop those too slow to take it."""
+        """Tell the listeners; queue `event` for every subscriber that may see it; drop those too
+        slow to take it."""
+        for listener in self._listeners.get(event.name, ()):
+            try:
+                listener(event.data)
+            except Exception as exc:  # one bad entry must not stop the delivery
+                log.warning("event %s listener failed: %s", event.name, type(exc).__name__)
+        if event.name.startswith(INTERNAL_PREFIX):
+            return
         with _no_gc():
             slow = [s for s in self._subscribers if event.visible_to(s.player) and not s.deliver(event)]
         for subscriber in slow:

@@ -22,6 +22,7 @@ from lobby.store import GameServer, Store
 
 log = logging.getLogger("lobby")
 FAILURE_PAUSE_S = 1.0
+GAME_REMOVED = "game_removed"
 
 View = dict[str, Any]
 
@@ -103,5 +104,5 @@ class GameFeed:
                 published.append(self._bus.publish("game", view))
         for server_id in gone:
             if self._views.pop(server_id, None) is not None:
-                published.append(self._bus.publish("game_removed", {"id": server_id}))
+                published.append(self._bus.publish(GAME_REMOVED, {"id": server_id}))
         await asyncio.gather(*published)

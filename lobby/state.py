@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from lobby.events import EventBus, event_bus_from_settings
-from lobby.game_feed import GameFeed
+from lobby.game_feed import GAME_REMOVED, GameFeed
 from lobby.keys import KeyRing
 from lobby.metrics import Metrics
 from lobby.passwords import Passwords
@@ -20,11 +22,13 @@ from lobby.ttl_cache import TtlCache
 # So its facts, and its absence, are trusted this long.
 SERVER_FACTS_TTL_S = 5.0
 SERVER_FACTS_MAX_ENTRIES = 10_000
-# A session found in the store is trusted this long. Logging out forgets it here at once; other
-# lobby instances notice within this time. An unknown session is not remembered, so a new session
-# works at once on every instance.
+# A session found in the store is trusted this long. Logging out forgets it here at once and, through
+# the event bus, in every other worker and instance within the bus's delay; this time bounds the
+# rest (an event lost while Redis fails). An unknown session is not remembered, so a new session
+# works at once everywhere.
 SESSION_TTL_S = 5.0
 SESSION_MAX_ENTRIES = 50_000
+SESSION_ENDED = "_session_ended"  # internal event: {"session": the hex SHA-256 of its token}
 
 
 @dataclass
@@ -50,6 +54,8 @@ class Lobby:
 
     def __post_init__(self) -> None:
         self.events = event_bus_from_settings(self.settings)
+        self.events.listen(SESSION_ENDED, self._session_ended)
+        self.events.listen(GAME_REMOVED, lambda data: self.servers.forget(str(data["id"])))
         self.feed = GameFeed(self.store, self.events, self.settings)
         enabled = self.settings.rate_limits_enabled
         self.rate_limiter = rate_limiter_from_settings(self.settings) if enabled else None
@@ -63,6 +69,15 @@ class Lobby:
         return await self.sessions.get(
             token_hash, lambda: self.store.session_player(token_hash, self.now())
         )
+
+    async def end_session(self, token_hash: bytes) -> None:
+        """Log a session out: in the store, in this process's cache, then in every other's."""
+        await self.store.delete_session(token_hash)
+        self.sessions.forget(token_hash)
+        await self.events.publish(SESSION_ENDED, {"session": token_hash.hex()})
+
+    def _session_ended(self, data: Mapping[str, Any]) -> None:
+        self.sessions.forget(bytes.fromhex(str(data["session"])))
 
     @staticmethod
     def now() -> float:

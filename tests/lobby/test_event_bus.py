@@ -60,3 +60,20 @@ async def test_closing_the_bus_ends_every_subscription() -> None:
     with pytest.raises(StopAsyncIteration):
         await bus.subscribe().get(1)
     assert bus.subscribers == 0
+
+
+async def test_internal_events_reach_listeners_and_never_a_stream_or_a_resume() -> None:
+    bus = InProcessEventBus(history=10, queue=10)
+    heard: list[object] = []
+    bus.listen("_session_ended", heard.append)
+    bus.listen("_session_ended", lambda data: 1 / 0)  # a failing listener stops nothing
+    alice, anonymous = bus.subscribe("alice"), bus.subscribe()
+    before = await bus.publish("game", {"id": "s1"})
+    await bus.publish("_session_ended", {"session": "ab"}, player="alice")
+    await bus.publish("_session_ended", {"session": "cd"})
+    after = await bus.publish("game", {"id": "s2"})
+    assert heard == [{"session": "ab"}, {"session": "cd"}]
+    for sub in (alice, anonymous):
+        assert [await sub.get(1), await sub.get(1)] == [before, after]
+        assert await sub.get(0.01) is None
+    assert bus.subscribe("alice", before.id).missed == [after]

@@ -1,7 +1,9 @@
-"""One lobby with `--workers 2` on SQLite: a player's join progress reaches every stream, on any worker."""
+"""One lobby with `--workers 2` on SQLite: a player's join progress reaches every stream, on any
+worker, and a log-out reaches every worker's session cache."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -13,6 +15,7 @@ from tests.support.lobby import LobbyProcess, add_server, join, new_player, rede
 STREAMS = 4
 MAX_STREAMS = 12
 WAIT_S = 5.0
+BUS_DELAY_S = 1.0  # the SQLite bus polls every 50 ms; the session cache trusts for 5 s
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +116,24 @@ def test_another_players_stream_gets_no_join_events(workers: LobbyProcess) -> No
     finally:
         for stream in streams:
             stream.close()
+
+
+def answers_from_both_workers(lobby: LobbyProcess, player_auth: dict[str, str]) -> set[int]:
+    """`GET /v1/players/me` (each on a new connection) until both workers answered; the statuses."""
+    since, statuses = len(lobby.logs()), set()
+    with fresh(lobby) as client:
+        for _ in range(400):
+            statuses.add(client.get("/v1/players/me", headers=player_auth).status_code)
+            if len(lobby.pids_that_served("/v1/players/me", since=since)) == 2:
+                return statuses
+    pytest.fail("every request landed on one worker")
+
+
+def test_a_log_out_on_one_worker_ends_the_session_on_every_worker(workers: LobbyProcess) -> None:
+    with fresh(workers) as client:
+        player = new_player(client)
+    assert answers_from_both_workers(workers, player.auth) == {200}, "both workers cache it"
+    with fresh(workers) as client:
+        assert client.delete("/v1/sessions/current", headers=player.auth).status_code == 204
+    time.sleep(BUS_DELAY_S)
+    assert answers_from_both_workers(workers, player.auth) == {401}

@@ -4,7 +4,6 @@ subscribers and store latency, in the Prometheus text format, for loopback or th
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import time
@@ -216,17 +215,6 @@ async def test_the_timed_store_records_each_operation_and_passes_results_on(tmp_
         assert value(text, "playlink_store_operation_seconds_count", operation=operation) == 1
 
 
-def pids_that_served(lobby: LobbyProcess, route: str) -> set[int]:
-    """The processes whose access log lines show they answered `route`."""
-    pids = set()
-    for line in lobby.logs().splitlines():
-        with contextlib.suppress(ValueError):
-            entry = json.loads(line)
-            if entry.get("event") == "request" and entry.get("route") == route:
-                pids.add(entry["pid"])
-    return pids
-
-
 def test_with_two_workers_every_scrape_shows_both_and_a_dead_workers_counts_stay(
     tmp_path: Path,
 ) -> None:
@@ -241,7 +229,7 @@ def test_with_two_workers_every_scrape_shows_both_and_a_dead_workers_counts_stay
     try:
         sent = 0
         with httpx.Client(base_url=lobby.url, timeout=10, headers={"Connection": "close"}) as client:
-            while len(pids_that_served(lobby, "/healthz")) < 2:
+            while len(lobby.pids_that_served("/healthz")) < 2:
                 assert sent < 400, "every request landed on one worker"
                 assert client.get("/healthz").status_code == 200
                 sent += 1

@@ -185,3 +185,13 @@ def test_a_client_over_its_rate_limit_on_a_is_over_it_on_b(redis_server, tmp_pat
     finally:
         b.stop()
         a.stop()
+
+
+def test_a_log_out_at_a_ends_the_session_that_b_has_cached(apis) -> None:
+    api_a, api_b = apis
+    player = new_player(api_a)
+    assert api_b.get("/v1/players/me", headers=player.auth).status_code == 200
+    assert api_a.delete("/v1/sessions/current", headers=player.auth).status_code == 204
+    time.sleep(LIVE_S)
+    assert api_b.get("/v1/players/me", headers=player.auth).status_code == 401
+    assert api_a.get("/v1/players/me", headers=player.auth).status_code == 401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -108,6 +109,21 @@ class LobbyProcess:
     def logs(self) -> str:
         """Everything the process printed so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def pids_that_served(self, route: str, status: int | None = None, since: int = 0) -> set[int]:
+        """The processes whose access log lines (after character `since`) show they answered
+        `route` (with `status`, if given)."""
+        pids = set()
+        for line in self.logs()[since:].splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(entry, dict) or entry.get("event") != "request":
+                continue
+            if entry.get("route") == route and status in (None, entry.get("status")):
+                pids.add(entry["pid"])
+        return pids
 
     def workers(self) -> set[int]:
         """The supervisor's child processes: its workers, serving or still draining."""
