@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 RETRY_MS = 2000
 RESET = "reset"
+# How long a resume waits for this process to read an id another process published: the SQLite
+# poller reads every 50 ms and the Redis reader within milliseconds, so this covers both with room.
+CATCH_UP_S = 0.5
 INTERNAL_PREFIX = "_"
 
 log = logging.getLogger("lobby")
@@ -57,6 +60,14 @@ class Event:
         if self.name.startswith(INTERNAL_PREFIX):
             return False
         return self.player is None or self.player == player
+
+
+def event_number(text: str) -> int | None:
+    """A counter written in an event id: at most 19 ASCII digits (so `²`, `٣` or a 5,000-digit
+    string from a client's `Last-Event-ID` is not one), or None."""
+    if len(text) > 19 or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
 
 
 def sse_bytes(name: str, data: Mapping[str, Any], event_id: str, retry_ms: int | None = None) -> bytes:
@@ -100,6 +111,10 @@ class EventBus(Protocol):
 
     def listen(self, name: str, listener: Listener) -> None:
         """Call `listener(data)` in this process for every event `name` published by any process."""
+
+    async def catch_up(self, last_event_id: str) -> None:
+        """Wait briefly until this process has read `last_event_id`, if another process published
+        it and this one has not read it yet, so that resuming from it does not end in `reset`."""
 
     async def close(self) -> None:
         """End every subscription; later subscriptions end at once."""
@@ -190,6 +205,7 @@ class LocalFanout:
         self._queue = queue
         self._subscribers: set[_Subscriber] = set()
         self._listeners: dict[str, list[Listener]] = {}
+        self._readers: list[asyncio.Future[None]] = []
         self._closed = False
         self.dropped = 0
 
@@ -210,6 +226,22 @@ class LocalFanout:
     def _since(self, last_event_id: str, player: str | None) -> list[Event] | None:
         raise NotImplementedError
 
+    def _is_ahead(self, last_event_id: str) -> bool:
+        """Whether `last_event_id` is an id of this bus that this process has not read yet."""
+        return False
+
+    async def catch_up(self, last_event_id: str) -> None:
+        """See `EventBus.catch_up`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CATCH_UP_S
+        while self._is_ahead(last_event_id) and not self._closed:
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._readers.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, deadline - loop.time())
+            except TimeoutError:
+                return
+
     def listen(self, name: str, listener: Listener) -> None:
         """See `EventBus.listen`."""
         self._listeners.setdefault(name, []).append(listener)
@@ -217,6 +249,10 @@ class LocalFanout:
     def _fan_out(self, event: Event) -> None:
         """Tell the listeners; queue `event` for every subscriber that may see it; drop those too
         slow to take it."""
+        readers, self._readers = self._readers, []
+        for reader in readers:
+            if not reader.done():
+                reader.set_result(None)
         for listener in self._listeners.get(event.name, ()):
             try:
                 listener(event.data)
@@ -281,9 +317,9 @@ class InProcessEventBus(LocalFanout):
 
     def _since(self, last_event_id: str, player: str | None) -> list[Event] | None:
         boot, _, number = last_event_id.strip().rpartition("-")
-        if boot != self._boot or not number.isdigit():
+        seq = event_number(number)
+        if boot != self._boot or seq is None:
             return None
-        seq = int(number)
         oldest = self._history[0].seq if self._history else self._seq + 1
         if seq > self._seq or seq < oldest - 1:
             return None

@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from lobby.errors import Unavailable
-from lobby.events import RESET, Event, LocalFanout, sse_bytes
+from lobby.events import RESET, Event, LocalFanout, event_number, sse_bytes
 from lobby.store import RedisStore, Store
 
 log = logging.getLogger("lobby")
@@ -44,6 +44,15 @@ NO_ID = "0-0"
 def _fields(name: str, data: Mapping[str, Any], player: str | None) -> dict[str, str]:
     payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     return {"n": name, "d": payload, "p": player or ""}
+
+
+def _stream_id(text: str) -> tuple[int, int] | None:
+    """A Redis stream id (`<ms>-<seq>`) as a comparable pair, or None when `text` is not one."""
+    ms, dash, seq = text.partition("-")
+    ms_number, seq_number = event_number(ms), event_number(seq)
+    if not dash or ms_number is None or seq_number is None:
+        return None
+    return ms_number, seq_number
 
 
 class RedisEventBus(LocalFanout):
@@ -135,6 +144,10 @@ class RedisEventBus(LocalFanout):
         if seq is None:
             return [] if wanted == self._last else None
         return [e for e in self._history if e.seq > seq and e.visible_to(player)]
+
+    def _is_ahead(self, last_event_id: str) -> bool:
+        wanted = _stream_id(last_event_id.strip())
+        return wanted is not None and wanted > (_stream_id(self._last) or (0, 0))
 
     def _remember(self, raw_id: bytes, fields: Mapping[bytes, bytes]) -> Event | None:
         event_id = raw_id.decode()

@@ -26,7 +26,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from lobby.events import RESET, Event, LocalFanout, sse_bytes
+from lobby.events import RESET, Event, LocalFanout, event_number, sse_bytes
 from lobby.store import SqliteStore, Store
 from lobby.store.sqlite import EventRow
 
@@ -47,6 +47,7 @@ class SqliteEventBus(LocalFanout):
         self._latest: dict[str, tuple[str, Mapping[str, Any]]] = {}
         self._store: SqliteStore | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._poll_lock = asyncio.Lock()
         self._poll_down = False
         self._publish_down = False
 
@@ -86,14 +87,17 @@ class SqliteEventBus(LocalFanout):
         return str(self._last)
 
     def _since(self, last_event_id: str, player: str | None) -> list[Event] | None:
-        wanted = last_event_id.strip()
-        if not wanted.isdigit():
+        seq = event_number(last_event_id.strip())
+        if seq is None:
             return None
-        seq = int(wanted)
         oldest = self._history[0].seq if self._history else self._last + 1
         if seq > self._last or seq < oldest - 1:
             return None
         return [e for e in self._history if e.seq > seq and e.visible_to(player)]
+
+    def _is_ahead(self, last_event_id: str) -> bool:
+        wanted = event_number(last_event_id.strip())
+        return wanted is not None and wanted > self._last
 
     def _remember(self, row: EventRow) -> Event | None:
         row_id, name, payload, player = row
@@ -113,8 +117,19 @@ class SqliteEventBus(LocalFanout):
             self._history.popleft()
         return event
 
+    async def catch_up(self, last_event_id: str) -> None:
+        """Read the table now when `last_event_id` is newer than what this process has seen."""
+        if self._is_ahead(last_event_id) and self._store is not None:
+            with contextlib.suppress(Exception):  # the poller reports a failing database
+                while await self._poll(fan_out=True) and self._is_ahead(last_event_id):
+                    pass
+
     async def _poll(self, fan_out: bool) -> bool:
         """Take in the rows after the last one seen; True when there may be more."""
+        async with self._poll_lock:
+            return await self._poll_once(fan_out)
+
+    async def _poll_once(self, fan_out: bool) -> bool:
         assert self._store is not None
         rows = await self._store.events_after(self._last, READ_COUNT)
         if fan_out and rows and self._last and rows[0][0] > self._last + 1:

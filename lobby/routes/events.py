@@ -22,6 +22,8 @@ async def _stream(
 ) -> AsyncIterator[bytes]:
     """The stream of one subscriber; it subscribes on its first step, so a response that never
     starts holds nothing."""
+    if last_event_id is not None:
+        await lobby.events.catch_up(last_event_id)
     subscription = lobby.events.subscribe(player, last_event_id)
     feed, ping_s = lobby.feed, lobby.settings.events_ping_s
     lobby.metrics.event_subscribers.inc()

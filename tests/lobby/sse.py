@@ -24,12 +24,18 @@ class Sse:
 
 
 PING = Sse("ping", None, None)
+# `Last-Event-ID`s no bus issued: a digit Python's isdigit() takes and int() refuses, too many
+# digits for int(), ids from the future, and the shapes of the other buses' ids.
+HOSTILE_EVENT_IDS = (
+    "\u00b2", "1" * 5000, str(2**70), "9" * 19, "-1", "1-1", "99999999999999-0", "\u00b2-1"
+)
 
 
 class EventStream:
     """`GET /v1/events` read on a thread; `next` takes events in order, with a timeout."""
 
     def __init__(self, base_url: str, headers: dict[str, str] | None = None) -> None:
+        """Open the stream; header values go out as Latin-1 bytes, as a raw client may send them."""
         self.events: queue.Queue[object] = queue.Queue()
         self.status: int | None = None
         self.headers: httpx.Headers | None = None
@@ -44,7 +50,8 @@ class EventStream:
 
     def _run(self, headers: dict[str, str]) -> None:
         try:
-            with self._client.stream("GET", "/v1/events", headers=headers) as r:
+            raw = {name: value.encode("latin-1") for name, value in headers.items()}
+            with self._client.stream("GET", "/v1/events", headers=raw) as r:
                 self.status, self.headers = r.status_code, r.headers
                 if r.status_code != 200:
                     self.body = r.read()

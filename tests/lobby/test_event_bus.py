@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
+from lobby import events_sqlite
 from lobby.events import InProcessEventBus
+from lobby.events_sqlite import SqliteEventBus
+from lobby.store import SqliteStore
 
 
 async def test_events_reach_every_subscriber_in_order_with_increasing_ids() -> None:
@@ -77,3 +83,32 @@ async def test_internal_events_reach_listeners_and_never_a_stream_or_a_resume() 
         assert [await sub.get(1), await sub.get(1)] == [before, after]
         assert await sub.get(0.01) is None
     assert bus.subscribe("alice", before.id).missed == [after]
+
+
+async def test_a_resume_on_another_process_reads_the_event_it_names_instead_of_resetting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two SQLite buses on one file, as two workers; B's poller is made too slow to have read
+    what A just published, so only the catch-up can find it."""
+    monkeypatch.setattr(events_sqlite, "EVENTS_POLL_S", 30.0)
+    stores = [SqliteStore(tmp_path / "lobby.db"), SqliteStore(tmp_path / "lobby.db")]
+    buses = [SqliteEventBus(history=10, queue=10), SqliteEventBus(history=10, queue=10)]
+    for store, bus in zip(stores, buses, strict=True):
+        await store.open()
+        await bus.open(store)
+    try:
+        a, b = buses
+        await asyncio.sleep(0.2)  # B's poller has made its first read and now sleeps
+        listening = b.subscribe()
+        first = await a.publish("game", {"id": "s1"})
+        second = await a.publish("game", {"id": "s2"})
+        assert b.subscribe(None, first.id).missed is None, "B has not read it: this would reset"
+        await b.catch_up(second.id)
+        assert [e.id for e in b.subscribe(None, first.id).missed or []] == [second.id]
+        assert [(await listening.get(1)).id, (await listening.get(1)).id] == [first.id, second.id]
+        await b.catch_up(second.id)
+        assert await listening.get(0.05) is None, "a second catch-up delivers nothing twice"
+    finally:
+        for store, bus in zip(stores, buses, strict=True):
+            await bus.close()
+            await store.close()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.lobby.sse import EventStream, Sse
+from tests.lobby.sse import HOSTILE_EVENT_IDS, EventStream, Sse
 from tests.support.lobby import LobbyProcess, add_server, join, new_player, redeem, unique
 from tests.support.redis import start_pair
 
@@ -144,6 +144,24 @@ def test_last_event_id_from_a_resumes_at_b_with_exactly_what_was_missed(pair, ap
     assert [e.name for e in events] == ["game", "game"]
     assert [e.data["id"] for e in events] == [s.id for s in missed]
     assert ids_increase([last, *events])
+
+
+def test_a_resume_at_b_right_after_a_published_resumes_and_hostile_ids_get_reset(pair, apis) -> None:
+    a, b = pair
+    api_a, _ = apis
+    server = add_server(api_a)
+    for players in (1, 2, 3):
+        with EventStream(a.url) as stream:
+            stream.next()
+            api_a.put(f"/v1/servers/{server.id}/heartbeat", json={"players": players}, headers=server.auth)
+            last, _ = stream.until(game(server.id, players=players), LIVE_S)
+        with EventStream(b.url, {"Last-Event-ID": last.id}) as resumed:
+            api_a.put(f"/v1/servers/{server.id}/heartbeat", json={"players": 9}, headers=server.auth)
+            first = resumed.next(LIVE_S)
+            assert (first.name, first.data["players"]) == ("game", 9), first
+    for last_id in HOSTILE_EVENT_IDS:
+        with EventStream(b.url, {"Last-Event-ID": last_id}) as resumed:
+            assert resumed.next(LIVE_S).name == "reset", last_id
 
 
 def test_a_client_over_its_rate_limit_on_a_is_over_it_on_b(redis_server, tmp_path) -> None:
