@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.sse import EventSourceResponse
 
-from lobby.deps import LobbyDep, session_credential
+from lobby.deps import LobbyDep, secret_hash, session_credential
 from lobby.errors import Unavailable
 from lobby.events import RESET, RETRY_MS, sse_bytes
 from lobby.state import Lobby
@@ -17,11 +17,18 @@ PING = b": ping\n\n"
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
+async def _logged_in(lobby: Lobby, session: tuple[bytes, str] | None) -> bool:
+    """Whether the stream's session (token hash, player id) is still live; True when it has none."""
+    return session is None or await lobby.session_player(session[0]) is not None
+
+
 async def _stream(
-    lobby: Lobby, player: str | None, last_event_id: str | None
+    lobby: Lobby, session: tuple[bytes, str] | None, last_event_id: str | None
 ) -> AsyncIterator[bytes]:
     """The stream of one subscriber; it subscribes on its first step, so a response that never
-    starts holds nothing."""
+    starts holds nothing. A stream whose session has ended (log-out, expiry) ends instead of
+    passing on the next event for that player."""
+    player = session[1] if session else None
     if last_event_id is not None:
         await lobby.events.catch_up(last_event_id)
     subscription = lobby.events.subscribe(player, last_event_id)
@@ -42,6 +49,8 @@ async def _stream(
                 return
             if event is None:
                 yield PING
+            elif event.player is not None and not await _logged_in(lobby, session):
+                return
             elif event.name == RESET:
                 yield sse_bytes(RESET, {"games": await feed.games()}, event.id)
             else:
@@ -60,6 +69,6 @@ async def events(request: Request, lobby: LobbyDep) -> EventSourceResponse:
     A `reset` may also come mid-stream, after the lobby lost touch with Redis."""
     lobby.events.check()
     found = await session_credential(request, lobby)
-    player = found[1].id if found else None
-    stream = _stream(lobby, player, request.headers.get("last-event-id"))
+    session = (secret_hash(found[0]), found[1].id) if found else None
+    stream = _stream(lobby, session, request.headers.get("last-event-id"))
     return EventSourceResponse(stream, headers=STREAM_HEADERS)

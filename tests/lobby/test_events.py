@@ -11,7 +11,9 @@ import pytest
 from tests.lobby.sse import HOSTILE_EVENT_IDS, EventStream, Sse
 from tests.support.lobby import (
     ADMIN,
+    PASSWORD,
     LobbyProcess,
+    LoggedIn,
     add_server,
     join,
     new_player,
@@ -157,6 +159,34 @@ def test_a_too_old_or_unknown_last_event_id_gets_a_reset(
             reset = stream.next()
         assert reset.name == "reset", last_id
         assert server.id in [g["id"] for g in reset.data["games"]]
+
+
+def test_a_logged_out_sessions_stream_ends_instead_of_passing_on_that_players_join(
+    events_lobby: LobbyProcess, client: httpx.Client
+) -> None:
+    server = add_server(client)
+    player = new_player(client)
+    other_device = new_player_session(client, player)
+    token = join(client, player, server)
+    with (
+        EventStream(events_lobby.url, player.auth) as ended,
+        EventStream(events_lobby.url, other_device) as still_in,
+    ):
+        ended.next()
+        still_in.next()
+        assert client.delete("/v1/sessions/current", headers=player.auth).status_code == 204
+        assert client.post("/v1/joins/ack", json={"token": token}).status_code == 202
+        received, _ = still_in.until(lambda e: e.name == "join", LIVE_S)
+        assert received.data["state"] == "received"
+        with pytest.raises(EOFError):
+            ended.until(lambda e: e.name == "join", LIVE_S)
+
+
+def new_player_session(client: httpx.Client, player: LoggedIn) -> dict[str, str]:
+    """Another session of the same player (another device): its Authorization header."""
+    r = client.post("/v1/sessions", json={"name": player.name, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
 def test_an_idle_stream_gets_keep_alive_pings(events_lobby: LobbyProcess) -> None:
