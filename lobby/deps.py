@@ -66,20 +66,22 @@ def check_same_origin(request: Request, lobby: Lobby) -> None:
         raise Forbidden("request from another origin refused")
 
 
-async def session_credential(request: Request, lobby: Lobby) -> tuple[str, Player] | None:
-    """The session token and player of the request, or None when it has none or a dead one."""
+async def session_credential(request: Request, lobby: Lobby) -> tuple[bytes, Player] | None:
+    """The session (its token's hash) and player of the request, or None when it has none or a
+    dead one."""
     token = bearer(request)
     if token is None:
         token = request.cookies.get(SESSION_COOKIE)
         if token is None:
             return None
         check_same_origin(request, lobby)
-    player = await lobby.session_player(secret_hash(token))
-    return (token, player) if player else None
+    token_hash = secret_hash(token)
+    player = await lobby.session_player(token_hash)
+    return (token_hash, player) if player else None
 
 
-async def current_session(request: Request) -> tuple[str, Player]:
-    """The caller's session token and player; 401 without a live session."""
+async def current_session(request: Request) -> tuple[bytes, Player]:
+    """The caller's session (its token's hash) and player; 401 without a live session."""
     found = await session_credential(request, request.app.state.lobby)
     if found is None:
         raise AuthError("log in first")
@@ -91,7 +93,7 @@ async def current_player(request: Request) -> Player:
     return (await current_session(request))[1]
 
 
-CurrentSession = Annotated[tuple[str, Player], Depends(current_session)]
+CurrentSession = Annotated[tuple[bytes, Player], Depends(current_session)]
 CurrentPlayer = Annotated[Player, Depends(current_player)]
 
 

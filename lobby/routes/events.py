@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.sse import EventSourceResponse
 
-from lobby.deps import LobbyDep, secret_hash, session_credential
+from lobby.deps import LobbyDep, session_credential
 from lobby.errors import Unavailable
 from lobby.events import RESET, RETRY_MS, sse_bytes
 from lobby.state import Lobby
@@ -69,6 +69,6 @@ async def events(request: Request, lobby: LobbyDep) -> EventSourceResponse:
     A `reset` may also come mid-stream, after the lobby lost touch with Redis."""
     lobby.events.check()
     found = await session_credential(request, lobby)
-    session = (secret_hash(found[0]), found[1].id) if found else None
+    session = (found[0], found[1].id) if found else None
     stream = _stream(lobby, session, request.headers.get("last-event-id"))
     return EventSourceResponse(stream, headers=STREAM_HEADERS)

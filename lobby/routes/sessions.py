@@ -39,7 +39,7 @@ async def log_in(body: Credentials, lobby: LobbyDep, response: Response) -> dict
 @router.delete("/current", status_code=status.HTTP_204_NO_CONTENT)
 async def log_out(session: CurrentSession, lobby: LobbyDep, response: Response) -> None:
     """Log out: the session stops working everywhere."""
-    await lobby.end_session(secret_hash(session[0]))
+    await lobby.end_session(session[0])
     response.delete_cookie(
         SESSION_COOKIE, httponly=True, samesite="lax", secure=lobby.settings.secure_cookies
     )

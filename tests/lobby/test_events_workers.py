@@ -119,14 +119,8 @@ def test_another_players_stream_gets_no_join_events(workers: LobbyProcess) -> No
 
 
 def answers_from_both_workers(lobby: LobbyProcess, player_auth: dict[str, str]) -> set[int]:
-    """`GET /v1/players/me` (each on a new connection) until both workers answered; the statuses."""
-    since, statuses = len(lobby.logs()), set()
-    with fresh(lobby) as client:
-        for _ in range(400):
-            statuses.add(client.get("/v1/players/me", headers=player_auth).status_code)
-            if len(lobby.pids_that_served("/v1/players/me", since=since)) == 2:
-                return statuses
-    pytest.fail("every request landed on one worker")
+    """`GET /v1/players/me` until both workers answered; the statuses seen."""
+    return set(lobby.statuses_until_every_worker_answers("/v1/players/me", player_auth))
 
 
 def test_a_log_out_on_one_worker_ends_the_session_on_every_worker(workers: LobbyProcess) -> None:

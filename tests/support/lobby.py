@@ -125,6 +125,18 @@ class LobbyProcess:
                 pids.add(entry["pid"])
         return pids
 
+    def statuses_until_every_worker_answers(
+        self, path: str, headers: dict[str, str] | None = None, limit: int = 400
+    ) -> list[int]:
+        """`GET path`, each on a new connection, until every worker has answered one (by the
+        access log's pids); the statuses, in order. Fails after `limit` requests."""
+        since, statuses, count = len(self.logs()), [], len(self.workers())
+        with httpx.Client(base_url=self.url, timeout=10, headers={"Connection": "close"}) as client:
+            while len(self.pids_that_served(path, since=since)) < count:
+                assert len(statuses) < limit, f"every request to {path} landed on one worker"
+                statuses.append(client.get(path, headers=headers).status_code)
+        return statuses
+
     def workers(self) -> set[int]:
         """The supervisor's child processes: its workers, serving or still draining."""
         assert self.process is not None
