@@ -21,6 +21,7 @@ USAGE = (
     "       launcher uninstall SCHEME\n"
     "       launcher status [SCHEME]\n"
     "       launcher open -- URL\n"
+    "       launcher bundle windows --embed EMBEDDABLE_CPYTHON --out DIR | bundle linux --out FILE.pyz\n"
 )
 
 
@@ -68,7 +69,8 @@ def _fail(exc: LauncherError) -> int:
     from launcher.urls import redact
 
     message = " ".join(redact(str(exc)).split())
-    sys.stderr.write(f"launcher: {message} [{exc.reason}]\n")
+    if sys.stderr is not None:  # None under Windows' GUI interpreter, pythonw.exe
+        sys.stderr.write(f"launcher: {message} [{exc.reason}]\n")
     return exc.exit_code
 
 
@@ -82,6 +84,8 @@ def _admin(args: list[str]) -> int:
         return _install(parsed.scheme, parsed.lobby, command, parsed.start_wait, parsed.reply_timeout)
     if dashes:
         raise ConfigError(f"{parsed.action} takes no arguments after --")
+    if parsed.action == "bundle":
+        return _bundle(parsed.target, parsed.out, parsed.embed)
     if parsed.action == "uninstall":
         return _uninstall(parsed.scheme)
     return _status(parsed.scheme)
@@ -109,6 +113,10 @@ def _parser() -> object:
     install.add_argument("--start-wait", type=float, default=CLIENT_START_WAIT_S, metavar="S")
     install.add_argument("--reply-timeout", type=float, default=REPLY_TIMEOUT_S, metavar="S")
     actions.add_parser("uninstall", help="unregister SCHEME").add_argument("scheme")
+    bundle = actions.add_parser("bundle", help="build a launcher a game ships to players")
+    bundle.add_argument("target", choices=("windows", "linux"))
+    bundle.add_argument("--out", required=True, help="the folder (windows) or .pyz file (linux) to write")
+    bundle.add_argument("--embed", help="windows: python.org's embeddable CPython, its zip or folder")
     actions.add_parser("status", help="is this launcher the handler?").add_argument(
         "scheme", nargs="?"
     )
@@ -129,6 +137,20 @@ def _install(
     path = config.save(settings)
     location = platform.register(scheme, platforms.launcher_command())
     print(f"installed {scheme}:// -> {location}; config {path}")
+    return EXIT_OK
+
+
+def _bundle(target: str, out: str, embed: str | None) -> int:
+    """Build the shippable launcher for `target`."""
+    from launcher import bundle
+
+    if target == "windows":
+        if not embed:
+            raise ConfigError("bundle windows needs --embed: python.org's embeddable CPython (zip or folder)")
+        built = bundle.build_windows(embed, out)
+    else:
+        built = bundle.build_linux(out)
+    print(f"built {built}")
     return EXIT_OK
 
 

@@ -1,7 +1,11 @@
 """Where a scheme's IPC endpoint lives, and the checks that keep it private to this user.
 
-On Linux and macOS: `$XDG_RUNTIME_DIR/playlink/<scheme>.sock`, or `playlink-<uid>/` under the
-system's temporary directory when `XDG_RUNTIME_DIR` is unset. The directory is created 0700 and
+The runtime directory: on Linux `$XDG_RUNTIME_DIR/playlink`, or `$XDG_CACHE_HOME/playlink/run`
+(`~/.cache/playlink/run`) when `XDG_RUNTIME_DIR` is unset, a place no other user can create first;
+on macOS `playlink` in the per-user temporary directory (`confstr(_CS_DARWIN_USER_TEMP_DIR)`, the
+same for every process of the user whatever its environment); on Windows
+`%LOCALAPPDATA%\\Playlink\\run` (lock files only: the endpoint is a named pipe, see `launcher.winpipe`).
+On Linux and macOS the socket is `<runtime dir>/<scheme>.sock`; the directory is created 0700 and
 refused when it is a symlink, owned by someone else, or open to group or others; the peer of every
 connection must run as this user (SO_PEERCRED on Linux, LOCAL_PEERCRED on macOS).
 """
@@ -23,16 +27,37 @@ _LINUX_SO_PEERCRED_SIZE = 12
 _MACOS_SOL_LOCAL = 0
 _MACOS_LOCAL_PEERCRED = 1
 _MACOS_XUCRED_SIZE = 76
+_DARWIN_USER_TEMP_DIR = 65537  # _CS_DARWIN_USER_TEMP_DIR of <unistd.h>
+_WINDOWS_REPARSE_POINT = 0x400  # FILE_ATTRIBUTE_REPARSE_POINT: a symlink or junction
 
 
 def runtime_dir() -> str:
     """Return this user's private runtime directory for Playlink (not created here)."""
+    if sys.platform == "win32":
+        local = os.environ.get("LOCALAPPDATA") or os.path.join(os.path.expanduser("~"), "AppData", "Local")
+        return os.path.join(local, "Playlink", "run")
+    if sys.platform == "darwin":
+        return os.path.join(_darwin_user_temp_dir(), RUNTIME_SUBDIR)
     base = os.environ.get("XDG_RUNTIME_DIR") or ""
     if os.path.isabs(base):
         return os.path.join(base, RUNTIME_SUBDIR)
+    cache = os.environ.get("XDG_CACHE_HOME") or ""
+    if not os.path.isabs(cache):
+        cache = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, RUNTIME_SUBDIR, "run")
+
+
+def _darwin_user_temp_dir() -> str:
+    """Return macOS's per-user temporary directory, the same for every process of this user."""
+    try:
+        found = os.confstr(_DARWIN_USER_TEMP_DIR)
+    except (OSError, ValueError):
+        found = None
+    if found and os.path.isabs(found):
+        return found
     import tempfile
 
-    return os.path.join(tempfile.gettempdir(), f"{RUNTIME_SUBDIR}-{os.getuid()}")
+    return tempfile.gettempdir()
 
 
 def socket_path(scheme: str) -> str:
@@ -59,8 +84,11 @@ def ensure_private_dir(path: str, create: bool = True) -> str:
 def check_private_dir(path: str) -> None:
     """Raise `EndpointError` unless `path` is a real directory owned by us with mode 0700."""
     stat = os.lstat(path)
-    if (stat.st_mode & _S_IFMT) != _S_IFDIR:
+    reparse_point = getattr(stat, "st_file_attributes", 0) & _WINDOWS_REPARSE_POINT
+    if (stat.st_mode & _S_IFMT) != _S_IFDIR or reparse_point:
         raise EndpointError(f"{path} is not a directory (a symlink?); refusing it")
+    if sys.platform == "win32":
+        return  # under the user's own profile, whose ACL already keeps other users out
     if stat.st_uid != os.getuid():
         raise EndpointError(f"{path} belongs to another user; refusing it", "forbidden")
     if stat.st_mode & 0o077:

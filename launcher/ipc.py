@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     import asyncio
     from collections.abc import Awaitable, Callable
 
+    from launcher import winpipe
+
     JoinHandler = Callable[[Join], Awaitable[None] | None]
 
 __all__ = ["MAX_MESSAGE_BYTES", "Join", "JoinListener", "deliver"]
@@ -103,7 +105,7 @@ def deliver(
     if sys.platform == "win32":
         from launcher import winpipe
 
-        reply = winpipe.exchange(winpipe.pipe_name(scheme), line, timeout_s)
+        reply = winpipe.exchange(path or winpipe.pipe_name(scheme), line, timeout_s)
     else:
         reply = _exchange_unix(path or endpoint.socket_path(scheme), line, timeout_s)
     decode_reply(reply)
@@ -184,22 +186,28 @@ class JoinListener:
         self._lock: endpoint.FileLock | None = None
         self._inode: int | None = None
         self._closed = False
+        self._pipe: winpipe.PipeServer | None = None
+        self._stopped: asyncio.Event | None = None
 
     async def start(self) -> None:
         """Take the single-instance lock, clean a stale socket safely, and start listening."""
         import asyncio
 
-        if sys.platform == "win32":
-            raise EndpointError("use launcher.winpipe on Windows", "unsupported")
-        self.path = path = self.path or endpoint.socket_path(self.scheme)
-        directory = endpoint.ensure_private_dir(os.path.dirname(path))
+        directory = endpoint.ensure_private_dir(
+            os.path.dirname(self.path) if self.path and sys.platform != "win32" else endpoint.runtime_dir()
+        )
         self._lock = endpoint.FileLock(os.path.join(directory, f"{self.scheme}.listen.lock"))
         if not self._lock.acquire():
             self._lock = None
             raise EndpointError(f"another client already listens for {self.scheme}://", "conflict")
         try:
-            _remove_stale_socket(path)
             self._queue = asyncio.Queue(QUEUE_SIZE + 1)
+            self._stopped = asyncio.Event()
+            if sys.platform == "win32":
+                self._start_pipe(asyncio.get_running_loop())
+                return
+            self.path = path = self.path or endpoint.socket_path(self.scheme)
+            _remove_stale_socket(path)
             self._server = await asyncio.start_unix_server(self._serve, path, limit=MAX_MESSAGE_BYTES)
             os.chmod(path, 0o600)
             self._inode = os.lstat(path).st_ino
@@ -207,12 +215,42 @@ class JoinListener:
             await self.close()
             raise
 
+    def _start_pipe(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Serve the per-user named pipe in a thread that hands each line to this loop."""
+        import asyncio
+
+        from launcher import winpipe
+
+        def serve_line(line: bytes | LauncherError) -> bytes:
+            if isinstance(line, LauncherError):
+                return encode_reply(str(line))
+            future = asyncio.run_coroutine_threadsafe(self._answer(line), loop)
+            try:
+                return future.result(self.read_timeout_s)
+            except Exception:
+                future.cancel()
+                return encode_reply("the game client could not take the join")
+
+        sid = winpipe.current_user_sid()
+        self.path = self.path or winpipe.pipe_name(self.scheme, sid)
+        self._pipe = winpipe.PipeServer(self.path, sid, serve_line, self.read_timeout_s)
+        self._pipe.start()
+
+    def pipe_handle(self) -> int | None:
+        """Return the listening pipe instance's handle on Windows (to read its security back)."""
+        return self._pipe.listening_handle() if self._pipe is not None else None
+
     async def close(self) -> None:
         """Stop listening, remove our socket file (only ours), release the lock, end iteration."""
+        import asyncio
+
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        if self._pipe is not None:
+            await asyncio.to_thread(self._pipe.close)
+            self._pipe = None
         if self._inode is not None and self.path is not None:
             try:
                 if os.lstat(self.path).st_ino == self._inode:
@@ -226,13 +264,17 @@ class JoinListener:
         if self._queue is not None and not self._closed:
             self._queue.put_nowait(None)
         self._closed = True
+        if self._stopped is not None:
+            self._stopped.set()
 
     async def serve_forever(self) -> None:
         """Serve until cancelled (for use with a handler)."""
-        if self._server is None:
+        if self._server is None and self._pipe is None:
             await self.start()
-        assert self._server is not None
-        await self._server.serve_forever()
+        if self._server is not None:
+            await self._server.serve_forever()
+        elif self._stopped is not None:
+            await self._stopped.wait()
 
     async def __aenter__(self) -> JoinListener:
         await self.start()
@@ -270,18 +312,25 @@ class JoinListener:
                 raise MessageRefused("the message ended before its newline") from None
             except TimeoutError:
                 raise MessageRefused("no complete message in time", "timeout") from None
-            await self._take(decode_join(line))
-            writer.write(encode_reply())
+            writer.write(await self._answer(line))
         except LauncherError as exc:
             writer.write(encode_reply(str(exc)))
-        except Exception:
-            writer.write(encode_reply("the game client could not take the join"))
         try:
             await asyncio.wait_for(writer.drain(), self.read_timeout_s)
         except (OSError, TimeoutError):
             pass
         finally:
             writer.close()
+
+    async def _answer(self, line: bytes) -> bytes:
+        """Decode one join line, give it to the handler or the queue, and return the reply."""
+        try:
+            await self._take(decode_join(line))
+        except LauncherError as exc:
+            return encode_reply(str(exc))
+        except Exception:
+            return encode_reply("the game client could not take the join")
+        return encode_reply()
 
     async def _take(self, join: Join) -> None:
         """Give `join` to the handler, or queue it for `async for`."""

@@ -78,9 +78,20 @@ def current() -> Platform:
 
 
 def launcher_command() -> list[str]:
-    """Return the argv prefix the OS should run: this environment's `launcher`, else `-m launcher`."""
-    name = "launcher.exe" if sys.platform == "win32" else "launcher"
-    script = os.path.join(os.path.dirname(os.path.abspath(sys.executable)), name)
+    """Return the argv prefix the OS should run for a click: this environment's launcher.
+
+    From the single-file `launcher.pyz`, this interpreter and that file. On Windows the GUI-subsystem
+    interpreter `pythonw.exe` beside this one, so that a click never opens a console window;
+    elsewhere this environment's `launcher` script, else `python -m launcher`.
+    """
+    here = os.path.dirname(os.path.abspath(sys.executable))
+    archive = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if os.path.isfile(archive):  # running from the single-file launcher.pyz
+        return [os.path.abspath(sys.executable), archive]
+    if sys.platform == "win32":
+        gui = os.path.join(here, "pythonw.exe")
+        return [gui if os.path.isfile(gui) else os.path.abspath(sys.executable), "-m", "launcher"]
+    script = os.path.join(here, "launcher")
     if os.path.isfile(script) and os.access(script, os.X_OK):
         return [script]
     return [os.path.abspath(sys.executable), "-m", "launcher"]

@@ -3,7 +3,12 @@
     HKCU\\Software\\Classes\\<scheme>            (default) = "URL:<scheme> (Playlink)"
                                                "URL Protocol" = ""
                                                "PlaylinkLauncher" = marker
-    HKCU\\Software\\Classes\\<scheme>\\shell\\open\\command  (default) = "<exe>" open -- "%1"
+    HKCU\\Software\\Classes\\<scheme>\\shell\\open\\command
+                                    (default) = "<pythonw.exe>" "-m" "launcher" open -- "%1"
+
+`status` resolves a scheme the way Windows does (a `UserChoice` the user made in the "open with"
+dialog first, then the per-user class over the machine-wide one) by reading HKCU and HKLM itself,
+not the merged HKEY_CLASSES_ROOT view, which Wine does not merge.
 
 Every argument is double-quoted; a quote or a trailing backslash in a path is refused because it
 would change how `CommandLineToArgvW` splits the line. A `.bat`/`.cmd` client is refused because
@@ -18,6 +23,7 @@ from launcher.platforms import MARKER, Platform, Registration
 CLASSES_KEY = "Software\\Classes"
 MARKER_VALUE = "PlaylinkLauncher"
 COMMAND_SUBKEY = "shell\\open\\command"
+USER_CHOICE_KEY = "Software\\Microsoft\\Windows\\Shell\\Associations\\UrlAssociations"
 
 
 def command_line(command: list[str]) -> str:
@@ -60,12 +66,22 @@ class WindowsPlatform(Platform):
         return True
 
     def status(self, scheme: str) -> Registration:
-        """Report whether the merged HKEY_CLASSES_ROOT view runs our registered command."""
+        """Report whether Windows resolves `scheme` to our command (HKCU over HKLM, a UserChoice first)."""
         reg, path = self.reg, self._path(scheme)
         installed = self._ours(scheme)
         ours = self._value(reg.HKEY_CURRENT_USER, f"{path}\\{COMMAND_SUBKEY}")  # type: ignore[attr-defined]
-        effective = self._value(reg.HKEY_CLASSES_ROOT, f"{scheme}\\{COMMAND_SUBKEY}")  # type: ignore[attr-defined]
-        return Registration(scheme, installed, installed and ours == effective, f"HKCU\\{path}")
+        location = f"HKCU\\{path}"
+        choice = self._value(reg.HKEY_CURRENT_USER, f"{USER_CHOICE_KEY}\\{scheme}\\UserChoice", "ProgId")  # type: ignore[attr-defined]
+        if choice is not None and choice != scheme:
+            return Registration(scheme, installed, False, f"{location}; the user chose {choice!r} instead")
+        return Registration(scheme, installed, installed and ours == self._effective(scheme), location)
+
+    def _effective(self, scheme: str) -> str | None:
+        """Return the command Windows runs for `scheme`: the per-user class wins over the machine's."""
+        reg, path = self.reg, f"{self._path(scheme)}\\{COMMAND_SUBKEY}"
+        if self._exists(reg.HKEY_CURRENT_USER, self._path(scheme)):  # type: ignore[attr-defined]
+            return self._value(reg.HKEY_CURRENT_USER, path)  # type: ignore[attr-defined]
+        return self._value(reg.HKEY_LOCAL_MACHINE, path)  # type: ignore[attr-defined]
 
     def check_client_command(self, command: list[str]) -> None:
         """Refuse a `.bat`/`.cmd` client command."""

@@ -45,15 +45,24 @@ async def test_the_endpoint_is_in_a_0700_directory_and_the_socket_is_0600(world:
         assert stat.S_IMODE(os.stat(listener.path).st_mode) == 0o600
 
 
-async def test_without_xdg_runtime_dir_the_endpoint_is_playlink_uid_in_the_temp_dir(
+async def test_without_xdg_runtime_dir_the_endpoint_is_in_the_users_cache_where_no_one_else_can_squat(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("XDG_RUNTIME_DIR")
-    monkeypatch.setenv("TMPDIR", str(world.root))
+    """Another user creating `playlink-<uid>` in the shared temp dir first no longer blocks clicks."""
     import tempfile
 
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("TMPDIR", str(world.root))
     monkeypatch.setattr(tempfile, "tempdir", None)
-    assert endpoint.runtime_dir() == str(world.root / f"playlink-{os.getuid()}")
+    squatted = world.root / f"playlink-{os.getuid()}"
+    squatted.mkdir()
+    squatted.chmod(0o777)
+    assert endpoint.runtime_dir() == str(world.home / ".cache" / "playlink" / "run")
+    async with JoinListener(SCHEME) as joins:
+        await asyncio.to_thread(deliver, SCHEME, JOIN)
+        assert await asyncio.wait_for(joins.__anext__(), 5) == JOIN
+    assert stat.S_IMODE(os.stat(endpoint.runtime_dir()).st_mode) == 0o700
 
 
 async def test_a_handler_exception_becomes_an_ok_false_reply(world: World) -> None:
