@@ -114,9 +114,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the client until SIGINT or SIGTERM."""
+    """Run the client until SIGINT or SIGTERM (Ctrl+C or the process ending on Windows)."""
     options = _parser().parse_args(argv)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)] if sys.stdout else []
     if options.log:
         handlers.append(logging.FileHandler(options.log))
     logging.basicConfig(level=logging.INFO, format="arena: %(message)s", handlers=handlers)
@@ -126,8 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     async def main_task() -> None:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, task.cancel)  # type: ignore[union-attr]
+        if sys.platform != "win32":  # on Windows, Ctrl+C interrupts asyncio.run by itself
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, task.cancel)  # type: ignore[union-attr]
         with contextlib.suppress(asyncio.CancelledError):
             await run(options.lobby, auto_accept)
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path, PureWindowsPath
 
 REPO = Path(__file__).resolve().parents[2]
+READ_AFTER_EXIT_S = 0.5
 WINE_ENV = {"WINEDEBUG": "-all", "WINEDLLOVERRIDES": "mscoree,mshtml=;winemenubuilder.exe=d"}
 
 
@@ -63,7 +65,7 @@ class WinePython:
         """Start this prefix's wineserver, detached from every pipe of the test run."""
         subprocess.run(
             ["wineserver", "-p"], env=self.env(), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=60,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=60,
         )  # fmt: skip
 
     def stop_server(self) -> None:
@@ -76,11 +78,31 @@ class WinePython:
     def run(
         self, *args: str, exe: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        """Run Windows Python with `args` and return its exit code and output."""
-        return subprocess.run(
+        """Run Windows Python with `args` and return its exit code and output.
+
+        Output is read until the process exits, not until end of file: a Windows process it starts
+        (a game client) inherits the Unix end of the pipes under Wine and would hold them open.
+        """
+        process = subprocess.Popen(
             ["wine", str(exe or self.python), *args], env=env or self.env(), stdin=subprocess.DEVNULL,
-            capture_output=True, text=True, timeout=timeout, check=False,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
+        chunks: dict[int, list[bytes]] = {1: [], 2: []}
+        readers = [
+            threading.Thread(target=_drain, args=(stream, chunks[fd]), daemon=True)
+            for fd, stream in ((1, process.stdout), (2, process.stderr))
+        ]
+        for reader in readers:
+            reader.start()
+        try:
+            code = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        for reader in readers:
+            reader.join(READ_AFTER_EXIT_S)
+        out, err = (b"".join(chunks[fd]).decode(errors="replace") for fd in (1, 2))
+        return subprocess.CompletedProcess(process.args, code, out, err)
 
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         """Start Windows Python with `args`, its stdout and stderr on pipes."""
@@ -88,3 +110,9 @@ class WinePython:
             ["wine", str(self.python), *args], env=env or self.env(), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+
+
+def _drain(stream: object, chunks: list[bytes]) -> None:
+    """Read `stream` into `chunks` until end of file."""
+    for chunk in iter(lambda: stream.read1(65536), b""):  # type: ignore[attr-defined]
+        chunks.append(chunk)
