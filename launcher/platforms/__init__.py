@@ -59,6 +59,9 @@ class Platform:
     def check_client_command(self, command: list[str]) -> None:
         """Refuse a client command this OS would re-parse through a shell (none by default)."""
 
+    def check_scheme(self, scheme: str) -> None:
+        """Refuse a scheme whose clicks could never reach a client on this OS (none by default)."""
+
 
 def current() -> Platform:
     """Return the `Platform` of the running operating system."""
@@ -95,6 +98,20 @@ def check_installable_scheme(scheme: str) -> str:
     if scheme in RESERVED_SCHEMES or scheme.startswith("ms-"):
         raise ConfigError(f"{scheme}:// belongs to the browser or the OS; choose the game's own")
     return scheme
+
+
+def check_socket_path(scheme: str) -> None:
+    """Refuse a scheme whose Unix socket path (in the runtime directory) would not fit in `sun_path`."""
+    from launcher import endpoint
+    from launcher.errors import EndpointError
+
+    try:
+        endpoint.socket_path(scheme)
+    except EndpointError as exc:
+        raise ConfigError(
+            f"{scheme}:// is too long here: {exc} (at most {endpoint.MAX_UNIX_PATH_BYTES - 1} bytes); "
+            "choose a shorter scheme"
+        ) from None
 
 
 def resolve_client(program: str) -> str:
