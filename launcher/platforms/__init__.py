@@ -81,12 +81,16 @@ def current() -> Platform:
 
 
 def launcher_command() -> list[str]:
-    """Return the argv prefix the OS should run: this environment's `launcher`, else `-m launcher`."""
+    """Return the argv prefix the OS should run: this environment's `launcher`, else `-P -m launcher`.
+
+    `-P` keeps the working directory the browser or desktop happens to have off `sys.path`, so a
+    `launcher` package or module lying there is never what runs.
+    """
     name = "launcher.exe" if sys.platform == "win32" else "launcher"
     script = os.path.join(os.path.dirname(os.path.abspath(sys.executable)), name)
     if os.path.isfile(script) and os.access(script, os.X_OK):
         return [script]
-    return [os.path.abspath(sys.executable), "-m", "launcher"]
+    return [os.path.abspath(sys.executable), "-P", "-m", "launcher"]
 
 
 def check_installable_scheme(scheme: str) -> str:

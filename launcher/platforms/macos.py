@@ -53,7 +53,10 @@ def info_plist(scheme: str) -> dict[str, object]:
 
 
 def executable_script(python: str, package_parent: str) -> bytes:
-    """Return the bundle's executable: a `/bin/sh` stub running the Apple Event loop in `python`."""
+    """Return the bundle's executable: a `/bin/sh` stub running the Apple Event loop in `python`.
+
+    `-P` keeps the working directory LaunchServices chose off `sys.path`.
+    """
     bootstrap = (
         "import sys\n"
         f"sys.path.append({package_parent!r})\n"
@@ -61,7 +64,7 @@ def executable_script(python: str, package_parent: str) -> bytes:
         "raise SystemExit(main())\n"
     )
     comment = "Playlink launcher bundle executable (generated): receives URLs as Apple Events"
-    return stub.sh_stub([python, "-c", bootstrap], comment=comment, marker=MARKER)
+    return stub.sh_stub([python, "-P", "-c", bootstrap], comment=comment, marker=MARKER)
 
 
 class MacPlatform(Platform):

@@ -157,6 +157,27 @@ def test_xdg_open_reaches_a_launcher_whose_venv_path_has_a_space(world: World, d
     assert not os.path.exists(LinuxPlatform().stub_path(SCHEME))
 
 
+
+def test_a_launcher_package_lying_in_the_working_directory_is_not_what_a_click_runs(world: World) -> None:
+    python = make_venv(world.root / "env")
+    install = subprocess.run(
+        [python, "-m", "launcher", "install", SCHEME, "--lobby", LOBBY, "--", *world.client_command()],
+        env=world.env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr
+    with open(LinuxPlatform().desktop_path(SCHEME)) as handle:
+        exec_value = next(line for line in handle if line.startswith("Exec="))[len("Exec=") :].strip()
+    planted = world.root / "Downloads" / "launcher"
+    planted.mkdir(parents=True)
+    (planted / "__init__.py").write_text("")
+    (planted / "__main__.py").write_text(f"open({str(world.records / 'planted')!r}, 'w')\n")
+    argv = [VALID_URL if arg == "%u" else arg for arg in unquote_exec(exec_value)]
+    argv[argv.index(VALID_URL)] = VALID_URL.replace("lobby.example", "evil.example")
+    done = subprocess.run(argv, cwd=planted.parent, env=world.env, capture_output=True, text=True, timeout=30)
+    assert not (world.records / "planted").exists()
+    assert (done.returncode, "not in the trusted list" in done.stderr) == (2, True)
+
+
 @pytest.mark.parametrize(
     "arg",
     ["/opt/My Games/python", "it's", '"', "$(id)", "`id`", "a\nb", "%u", "*", "-c", "é", "\\", "'\\''"],
