@@ -25,7 +25,6 @@ IDLE_QUIT_S = 3.0
 POLL_S = 0.25
 MAX_URL_BYTES = 8 * 1024 + 1
 EVENT_LOOP_TIMED_OUT = -9875  # eventLoopTimedOutErr
-_HANDLED_EVENTS = (("GURL", "GURL"), ("aevt", "oapp"), ("aevt", "rapp"))
 
 
 class EventSource(Protocol):
@@ -112,11 +111,10 @@ class CarbonEventSource:
         self._api = api
         self._urls: list[str] = []
         self._spec = EventTypeSpec(code("eppc"), 1)  # kEventClassAppleEvent, kEventAppleEvent
-        self._callbacks = [AE_HANDLER(self._on_get_url), AE_HANDLER(self._on_open)]  # kept alive
-        for (event_class, event_id), callback in zip(
-            _HANDLED_EVENTS, (self._callbacks[0], self._callbacks[1], self._callbacks[1]), strict=True
-        ):
-            status = api.AEInstallEventHandler(code(event_class), code(event_id), callback, None, 0)
+        on_get_url, on_open = AE_HANDLER(self._on_get_url), AE_HANDLER(self._on_open)
+        self._handlers = {("GURL", "GURL"): on_get_url, ("aevt", "oapp"): on_open, ("aevt", "rapp"): on_open}
+        for (event_class, event_id), handler in self._handlers.items():  # kept alive by self._handlers
+            status = api.AEInstallEventHandler(code(event_class), code(event_id), handler, None, 0)
             if status != 0:
                 raise PlatformError(f"could not install the {event_id} Apple Event handler ({status})")
 

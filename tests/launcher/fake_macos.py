@@ -88,8 +88,8 @@ class FakeFrameworks:
         self.released: list[int] = []
         self.defaults: dict[str, str] = {}
         self.unreleased_events: set[int] = set()
+        self.processed: list[tuple[str, int]] = []
         self.functions: dict[str, FakeFunction] = {}
-        self.calls: list[str] = []
 
     def load(self, path: str) -> FakeFrameworks:
         """Stand in for `ctypes.CDLL(path)`: every framework is this object."""
@@ -101,13 +101,7 @@ class FakeFrameworks:
         assert behaviour is not None, f"the fake has no {name}"
         functions = self.__dict__["functions"]
         if name not in functions:
-            bound = behaviour.__get__(self)
-
-            def recorded(*args: Any, _name: str = name, _bound: Any = bound) -> Any:
-                self.calls.append(_name)
-                return _bound(*args)
-
-            functions[name] = FakeFunction(name, recorded)
+            functions[name] = FakeFunction(name, behaviour.__get__(self))
         return functions[name]
 
     # Apple Events
@@ -131,9 +125,9 @@ class FakeFrameworks:
         kind, _url = self.delivered[_value(event)]
         event_class, event_id = ("GURL", "GURL") if kind == "GURL" else ("aevt", kind)
         handler = self.handlers.get((code(event_class), code(event_id)))
-        if handler is None:
-            return ERR_AE_EVENT_NOT_HANDLED
-        return int(handler(_value(event), None, None))
+        result = ERR_AE_EVENT_NOT_HANDLED if handler is None else int(handler(_value(event), None, None))
+        self.processed.append((kind, result))
+        return result
 
     def _ReleaseEvent(self, event: Any) -> None:
         self.unreleased_events.discard(_value(event))
