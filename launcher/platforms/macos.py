@@ -155,7 +155,7 @@ class MacPlatform(Platform):
 
         try:
             with open(os.path.join(bundle, "Contents", "Info.plist"), "rb") as handle:
-                return plistlib.load(handle).get(MARKER_KEY) == MARKER
+                return bool(plistlib.load(handle).get(MARKER_KEY) == MARKER)
         except (OSError, ValueError):
             return False
 

@@ -245,13 +245,20 @@ def test_the_idle_time_restarts_after_the_last_hand_off() -> None:
     assert 8 * POLL_S + IDLE_QUIT_S <= clock.now <= 8 * POLL_S + IDLE_QUIT_S + POLL_S
 
 
+class HandOffs(list[str]):
+    """A hand-off that records each URL and succeeds."""
+
+    def __call__(self, url: str) -> int:
+        self.append(url)
+        return 0
+
+
 def test_carbon_events_oapp_then_two_urls_reach_the_hand_off_in_order() -> None:
     """Mocks macOS: Carbon's event queue and handler dispatch are played by FakeFrameworks."""
     clock = FakeClock()
     frameworks = FakeFrameworks([("oapp", None), ("GURL", URL_1), ("rapp", None), ("GURL", URL_2)], clock)
-    handled: list[str] = []
-    source = CarbonEventSource(MacApi(frameworks.load))
-    assert serve(source, lambda url: handled.append(url) or 0, clock=clock) == 0
+    handled = HandOffs()
+    assert serve(CarbonEventSource(MacApi(frameworks.load)), handled, clock=clock) == 0
     assert handled == [URL_1, URL_2]
     assert frameworks.processed == [("oapp", 0), ("GURL", 0), ("rapp", 0), ("GURL", 0)]
     assert frameworks.unreleased_events == set()
@@ -261,8 +268,8 @@ def test_an_oversized_url_event_is_cut_and_then_refused_by_the_parser() -> None:
     """Mocks macOS: Carbon is played by FakeFrameworks."""
     clock = FakeClock()
     frameworks = FakeFrameworks([("GURL", URL_1 + "x" * 20_000)], clock)
-    handled: list[str] = []
-    serve(CarbonEventSource(MacApi(frameworks.load)), lambda url: handled.append(url) or 0, clock=clock)
+    handled = HandOffs()
+    serve(CarbonEventSource(MacApi(frameworks.load)), handled, clock=clock)
     assert [len(url) for url in handled] == [macos_events.MAX_URL_BYTES]
     assert cli.open_url(handled[0]) == 2
 
