@@ -134,6 +134,7 @@ def _install(
     settings = config.Config(scheme, lobbies, resolved, start_wait_s, reply_timeout_s)
     platform = platforms.current()
     platform.check_client_command(resolved)
+    platform.check_scheme(scheme)
     path = config.save(settings)
     location = platform.register(scheme, platforms.launcher_command())
     print(f"installed {scheme}:// -> {location}; config {path}")

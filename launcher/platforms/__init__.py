@@ -59,6 +59,9 @@ class Platform:
     def check_client_command(self, command: list[str]) -> None:
         """Refuse a client command this OS would re-parse through a shell (none by default)."""
 
+    def check_scheme(self, scheme: str) -> None:
+        """Refuse a scheme whose clicks could never reach a client on this OS (none by default)."""
+
 
 def current() -> Platform:
     """Return the `Platform` of the running operating system."""
@@ -81,8 +84,10 @@ def launcher_command() -> list[str]:
     """Return the argv prefix the OS should run for a click: this environment's launcher.
 
     From the single-file `launcher.pyz`, this interpreter and that file. On Windows the GUI-subsystem
-    interpreter `pythonw.exe` beside this one, so that a click never opens a console window;
-    elsewhere this environment's `launcher` script, else `python -m launcher`.
+    interpreter `pythonw.exe` beside this one with `-P -m launcher`, so that a click never opens a
+    console window; elsewhere this environment's `launcher` script, else `python -P -m launcher`.
+    `-P` keeps the working directory the browser or desktop happens to have off `sys.path`, so a
+    `launcher` package or module lying there is never what runs.
     """
     here = os.path.dirname(os.path.abspath(sys.executable))
     archive = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -90,11 +95,11 @@ def launcher_command() -> list[str]:
         return [os.path.abspath(sys.executable), archive]
     if sys.platform == "win32":
         gui = os.path.join(here, "pythonw.exe")
-        return [gui if os.path.isfile(gui) else os.path.abspath(sys.executable), "-m", "launcher"]
+        return [gui if os.path.isfile(gui) else os.path.abspath(sys.executable), "-P", "-m", "launcher"]
     script = os.path.join(here, "launcher")
     if os.path.isfile(script) and os.access(script, os.X_OK):
         return [script]
-    return [os.path.abspath(sys.executable), "-m", "launcher"]
+    return [os.path.abspath(sys.executable), "-P", "-m", "launcher"]
 
 
 def check_installable_scheme(scheme: str) -> str:
@@ -106,6 +111,20 @@ def check_installable_scheme(scheme: str) -> str:
     if scheme in RESERVED_SCHEMES or scheme.startswith("ms-"):
         raise ConfigError(f"{scheme}:// belongs to the browser or the OS; choose the game's own")
     return scheme
+
+
+def check_socket_path(scheme: str) -> None:
+    """Refuse a scheme whose Unix socket path (in the runtime directory) would not fit in `sun_path`."""
+    from launcher import endpoint
+    from launcher.errors import EndpointError
+
+    try:
+        endpoint.socket_path(scheme)
+    except EndpointError as exc:
+        raise ConfigError(
+            f"{scheme}:// is too long here: {exc} (at most {endpoint.MAX_UNIX_PATH_BYTES - 1} bytes); "
+            "choose a shorter scheme"
+        ) from None
 
 
 def resolve_client(program: str) -> str:

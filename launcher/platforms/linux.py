@@ -3,6 +3,9 @@
 The file is `$XDG_DATA_HOME/applications/playlink-<scheme>.desktop` with `NoDisplay=true`,
 `MimeType=x-scheme-handler/<scheme>;`, an `Exec=` line quoted per the Desktop Entry specification
 and ending in `open -- %u`, and the key `X-Playlink-Launcher` as the marker uninstall looks for.
+When an argument of the launcher command would break in a naive `Exec=` splitter (a space in a
+venv's path, a quote...), `Exec=` runs a marked `/bin/sh` stub, `$XDG_DATA_HOME/playlink/open-<scheme>`,
+that `exec`s the command.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import os
 import shutil
 
 from launcher.errors import PlatformError
-from launcher.platforms import MARKER, Platform, Registration
+from launcher.platforms import MARKER, Platform, Registration, check_socket_path, stub
 
 MARKER_KEY = "X-Playlink-Launcher"
 TOOL_TIMEOUT_S = 30.0
@@ -68,11 +71,20 @@ class LinuxPlatform(Platform):
         """Return the path of `scheme`'s handler `.desktop` file."""
         return os.path.join(self.data_home, "applications", self.desktop_id(scheme))
 
+    def stub_path(self, scheme: str) -> str:
+        """Return the path of `scheme`'s `/bin/sh` stub (written only when the command needs one)."""
+        return os.path.join(self.data_home, "playlink", f"open-{scheme}")
+
+    def check_scheme(self, scheme: str) -> None:
+        """Refuse a scheme whose socket path would not fit in `sun_path`."""
+        check_socket_path(scheme)
+
     def register(self, scheme: str, command: list[str]) -> str:
         """Write the `.desktop` file, make it the default handler, refresh the desktop database."""
         path = self.desktop_path(scheme)
         if os.path.lexists(path) and not _has_marker(path):
             raise PlatformError(f"{path} exists and is not ours; refusing to overwrite it")
+        command = self._runnable(scheme, command)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         temp = f"{path}.{os.getpid()}.tmp"
         with open(temp, "w", encoding="utf-8") as handle:
@@ -90,6 +102,7 @@ class LinuxPlatform(Platform):
             os.unlink(path)
             removed = True
             self._tool("update-desktop-database", os.path.dirname(path))
+        removed = self._remove_stub(scheme) or removed
         return self._forget_default(scheme) or removed
 
     def status(self, scheme: str) -> Registration:
@@ -98,6 +111,27 @@ class LinuxPlatform(Platform):
         installed = os.path.isfile(path) and _has_marker(path)
         default = self._tool("xdg-mime", "query", "default", f"x-scheme-handler/{scheme}")
         return Registration(scheme, installed, installed and default == self.desktop_id(scheme), path)
+
+    def _runnable(self, scheme: str, command: list[str]) -> list[str]:
+        """Return `command`, or a stub running it when an `Exec=` splitter could break an argument."""
+        if all(stub.is_plain(arg) for arg in command):
+            self._remove_stub(scheme)
+            return command
+        path = self.stub_path(scheme)
+        if os.path.lexists(path) and not stub.has_marker(path, MARKER):
+            raise PlatformError(f"{path} exists and is not ours; refusing to overwrite it")
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        comment = f"Playlink launcher for {scheme}:// (generated): runs a command an Exec line cannot hold"
+        stub.write_stub(path, stub.sh_stub(command, comment=comment, marker=MARKER))
+        return [path]
+
+    def _remove_stub(self, scheme: str) -> bool:
+        """Delete `scheme`'s stub if it is ours; return whether one was deleted."""
+        path = self.stub_path(scheme)
+        if not os.path.isfile(path) or not stub.has_marker(path, MARKER):
+            return False
+        os.unlink(path)
+        return True
 
     def _forget_default(self, scheme: str) -> bool:
         """Drop `x-scheme-handler/<scheme>=playlink-<scheme>.desktop` lines from mimeapps.list."""

@@ -1,9 +1,13 @@
-"""macOS: a tiny app bundle whose Info.plist claims the scheme, registered with `lsregister`.
+"""macOS: a tiny app bundle whose Info.plist claims the scheme, registered and made the default handler.
 
 `~/Applications/Playlink-<scheme>.app/Contents/Info.plist` declares `CFBundleURLTypes` for the
-scheme, `LSUIElement` (no Dock icon) and our marker key; `Contents/MacOS/playlink-launcher` is a
-Python script run by this interpreter. macOS delivers the URL as an Apple Event, not in argv, so that
-script runs the small event loop of `launcher.platforms.macos_events` (which can only run on a Mac).
+scheme, `LSUIElement` (no Dock icon), `LSArchitecturePriority` (arm64 first: the executable is a
+script, so macOS cannot read an architecture from it) and our marker key. `Contents/MacOS/
+playlink-launcher` is a `/bin/sh` stub that `exec`s this interpreter, quoted, whatever its path (the
+kernel ends a `#!` path at a space). macOS delivers URLs as Apple Events, not in argv, so the
+interpreter runs the event loop of `launcher.platforms.macos_events`. Install registers the bundle
+with `lsregister` and makes it the scheme's default handler through LaunchServices; `status` reads
+the default handler back.
 """
 
 from __future__ import annotations
@@ -12,11 +16,11 @@ import os
 import sys
 
 from launcher.errors import PlatformError
-from launcher.platforms import MARKER, Platform, Registration
+from launcher.platforms import MARKER, Platform, Registration, check_socket_path, stub
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from launcher.platforms.macos_api import LaunchServices
 
 MARKER_KEY = "PlaylinkLauncher"
 EXECUTABLE = "playlink-launcher"
@@ -42,21 +46,25 @@ def info_plist(scheme: str) -> dict[str, object]:
         "CFBundleInfoDictionaryVersion": "6.0",
         "CFBundleVersion": "1",
         "LSUIElement": True,
+        "LSArchitecturePriority": ["arm64", "x86_64"],
         "CFBundleURLTypes": [{"CFBundleURLName": bundle_id(scheme), "CFBundleURLSchemes": [scheme]}],
         MARKER_KEY: MARKER,
     }
 
 
-def executable_script(python: str, package_parent: str) -> str:
-    """Return the bundle's executable: this interpreter running the Apple Event loop."""
-    return (
-        f"#!{python}\n"
-        '"""Playlink launcher bundle executable (generated): receives URLs as Apple Events."""\n'
+def executable_script(python: str, package_parent: str) -> bytes:
+    """Return the bundle's executable: a `/bin/sh` stub running the Apple Event loop in `python`.
+
+    `-P` keeps the working directory LaunchServices chose off `sys.path`.
+    """
+    bootstrap = (
         "import sys\n"
         f"sys.path.append({package_parent!r})\n"
         "from launcher.platforms.macos_events import main\n"
         "raise SystemExit(main())\n"
     )
+    comment = "Playlink launcher bundle executable (generated): receives URLs as Apple Events"
+    return stub.sh_stub([python, "-P", "-c", bootstrap], comment=comment, marker=MARKER)
 
 
 class MacPlatform(Platform):
@@ -68,35 +76,47 @@ class MacPlatform(Platform):
         self,
         applications_dir: str | None = None,
         lsregister: str = LSREGISTER,
-        default_handler: Callable[[str], str | None] | None = None,
+        launch_services: LaunchServices | None = None,
+        python: str | None = None,
     ) -> None:
         self.applications_dir = applications_dir or os.path.expanduser("~/Applications")
         self.lsregister = lsregister
-        self.default_handler = default_handler
+        self.python = os.path.abspath(python or sys.executable)
+        if launch_services is None:
+            from launcher.platforms.macos_api import LaunchServices
+
+            launch_services = LaunchServices()
+        self.launch_services = launch_services
 
     def bundle_path(self, scheme: str) -> str:
         """Return the path of `scheme`'s handler bundle."""
         return os.path.join(self.applications_dir, f"Playlink-{scheme}.app")
 
+    def check_scheme(self, scheme: str) -> None:
+        """Refuse a scheme whose socket path would not fit in `sun_path` (long schemes on macOS)."""
+        check_socket_path(scheme)
+
     def register(self, scheme: str, command: list[str]) -> str:
-        """Write the bundle (Info.plist and executable) and register it with LaunchServices."""
+        """Write the bundle, register it, and make it the scheme's default handler (else remove it)."""
         import plistlib
 
+        check_socket_path(scheme)
         bundle = self.bundle_path(scheme)
         if os.path.lexists(bundle) and not self._ours(bundle):
             raise PlatformError(f"{bundle} exists and is not ours; refusing to overwrite it")
-        if any('"' in part or "\n" in part for part in (sys.executable, *command)):
-            raise PlatformError("the interpreter path cannot be written into a script safely")
+        package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        executable = executable_script(self.python, package_parent)
         contents = os.path.join(bundle, "Contents")
         os.makedirs(os.path.join(contents, "MacOS"), exist_ok=True)
         with open(os.path.join(contents, "Info.plist"), "wb") as handle:
             plistlib.dump(info_plist(scheme), handle)
-        script = os.path.join(contents, "MacOS", EXECUTABLE)
-        package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        with open(script, "w", encoding="utf-8") as handle:
-            handle.write(executable_script(os.path.abspath(sys.executable), package_parent))
-        os.chmod(script, 0o755)  # noqa: S103 - an app executable: readable and runnable, owner-writable
-        self._lsregister("-f", bundle)
+        stub.write_stub(os.path.join(contents, "MacOS", EXECUTABLE), executable)
+        try:
+            self._lsregister("-f", bundle)
+            self.launch_services.set_default_handler(scheme, bundle_id(scheme))
+        except PlatformError:
+            self._remove(bundle)
+            raise
         return bundle
 
     def unregister(self, scheme: str) -> bool:
@@ -110,12 +130,24 @@ class MacPlatform(Platform):
         shutil.rmtree(bundle)
         return True
 
+    def _remove(self, bundle: str) -> None:
+        """Undo a failed install: unregister and delete the bundle, whatever fails on the way."""
+        import contextlib
+        import shutil
+
+        with contextlib.suppress(PlatformError, OSError):
+            self._lsregister("-u", bundle)
+        shutil.rmtree(bundle, ignore_errors=True)
+
     def status(self, scheme: str) -> Registration:
-        """Report whether LaunchServices names our bundle as the scheme's default handler."""
+        """Report whether LaunchServices names our bundle as the scheme's default handler, and who does."""
         bundle = self.bundle_path(scheme)
         installed = os.path.isdir(bundle) and self._ours(bundle)
-        lookup = self.default_handler or _default_handler
-        return Registration(scheme, installed, installed and lookup(scheme) == bundle_id(scheme), bundle)
+        handler = self.launch_services.default_handler(scheme)
+        is_default = installed and handler is not None and handler.lower() == bundle_id(scheme).lower()
+        other = handler or "no app"
+        location = bundle if is_default else f"{bundle}; LaunchServices opens {scheme}:// with {other}"
+        return Registration(scheme, installed, is_default, location)
 
     def _ours(self, bundle: str) -> bool:
         """Tell whether the bundle's Info.plist carries our marker."""
@@ -123,7 +155,7 @@ class MacPlatform(Platform):
 
         try:
             with open(os.path.join(bundle, "Contents", "Info.plist"), "rb") as handle:
-                return plistlib.load(handle).get(MARKER_KEY) == MARKER
+                return bool(plistlib.load(handle).get(MARKER_KEY) == MARKER)
         except (OSError, ValueError):
             return False
 
@@ -133,17 +165,12 @@ class MacPlatform(Platform):
 
         if not os.path.exists(self.lsregister):
             return
-        done = subprocess.run(  # noqa: S603 - fixed tool path, argument list
-            [self.lsregister, *args], capture_output=True, timeout=TOOL_TIMEOUT_S, check=False
-        )
+        try:
+            done = subprocess.run(  # noqa: S603 - fixed tool path, argument list
+                [self.lsregister, *args], capture_output=True, timeout=TOOL_TIMEOUT_S, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise PlatformError(f"lsregister failed: {exc}") from None
         if done.returncode != 0:
             raise PlatformError(f"lsregister failed with status {done.returncode}")
 
-
-def _default_handler(scheme: str) -> str | None:
-    """Ask LaunchServices for the bundle id handling `scheme` (macOS only; None elsewhere)."""
-    if sys.platform != "darwin":
-        return None
-    from launcher.platforms.macos_events import default_handler_bundle_id
-
-    return default_handler_bundle_id(scheme)

@@ -4,7 +4,7 @@
                                                "URL Protocol" = ""
                                                "PlaylinkLauncher" = marker
     HKCU\\Software\\Classes\\<scheme>\\shell\\open\\command
-                                    (default) = "<pythonw.exe>" "-m" "launcher" open -- "%1"
+                                    (default) = "<pythonw.exe>" "-P" "-m" "launcher" open -- "%1"
 
 `status` resolves a scheme the way Windows does (a `UserChoice` the user made in the "open with"
 dialog first, then the per-user class over the machine-wide one) by reading HKCU and HKLM itself,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from launcher.errors import PlatformError
-from launcher.platforms import launcher_command
+from launcher.platforms import launcher_command, stub
 from launcher.platforms.linux import LinuxPlatform, desktop_entry, exec_line, quote_exec_argument
 from tests.support.display import xvfb
 
@@ -128,3 +129,82 @@ def test_xdg_open_of_a_hostile_url_reaches_the_launcher_and_is_refused(world: Wo
     assert done.returncode != 0
     assert "not in the trusted list" in done.stderr
     assert (world.started(), world.joins()) == ([], [])
+
+
+def make_venv(parent: Path) -> str:
+    """Create a real venv (no pip) under `parent` and return its interpreter's path."""
+    venv = parent / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    return str(venv / "bin" / "python")
+
+
+def test_xdg_open_reaches_a_launcher_whose_venv_path_has_a_space(world: World, display: str) -> None:
+    python = make_venv(world.root / "My Games" / "Application Support")
+    install = subprocess.run(
+        [python, "-m", "launcher", "install", SCHEME, "--lobby", LOBBY, "--", *world.client_command()],
+        env=world.env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr
+    with open(LinuxPlatform().desktop_path(SCHEME)) as handle:
+        exec_value = next(line for line in handle if line.startswith("Exec="))[len("Exec=") :].strip()
+    assert " " not in unquote_exec(exec_value)[0], "the program an Exec splitter sees must be whole"
+    world.start_client()
+    env = dict(world.env, DISPLAY=display)
+    done = subprocess.run(["xdg-open", VALID_URL], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert world.joins() == [{"lobby": LOBBY, "token": TOKEN}]
+    assert world.launcher("uninstall", SCHEME).returncode == 0
+    assert not os.path.exists(LinuxPlatform().stub_path(SCHEME))
+
+
+
+def test_a_launcher_package_lying_in_the_working_directory_is_not_what_a_click_runs(world: World) -> None:
+    python = make_venv(world.root / "env")
+    install = subprocess.run(
+        [python, "-m", "launcher", "install", SCHEME, "--lobby", LOBBY, "--", *world.client_command()],
+        env=world.env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr
+    with open(LinuxPlatform().desktop_path(SCHEME)) as handle:
+        exec_value = next(line for line in handle if line.startswith("Exec="))[len("Exec=") :].strip()
+    planted = world.root / "Downloads" / "launcher"
+    planted.mkdir(parents=True)
+    (planted / "__init__.py").write_text("")
+    (planted / "__main__.py").write_text(f"open({str(world.records / 'planted')!r}, 'w')\n")
+    argv = [VALID_URL if arg == "%u" else arg for arg in unquote_exec(exec_value)]
+    argv[argv.index(VALID_URL)] = VALID_URL.replace("lobby.example", "evil.example")
+    done = subprocess.run(argv, cwd=planted.parent, env=world.env, capture_output=True, text=True, timeout=30)
+    assert not (world.records / "planted").exists()
+    assert (done.returncode, "not in the trusted list" in done.stderr) == (2, True)
+
+
+@pytest.mark.parametrize(
+    "arg",
+    ["/opt/My Games/python", "it's", '"', "$(id)", "`id`", "a\nb", "%u", "*", "-c", "é", "\\", "'\\''"],
+)
+def test_the_stub_passes_every_argument_and_the_url_through_sh_unchanged(tmp_path: Path, arg: str) -> None:
+    script = tmp_path / "stub"
+    stub.write_stub(str(script), stub.sh_stub(["/usr/bin/printf", "%s\\0", arg], comment="t", marker="m"))
+    url = "arena://join?v=1&x=$(id)&y=`id`;z=*"
+    done = subprocess.run([str(script), "open", "--", url], capture_output=True, check=True, timeout=30)
+    assert done.stdout.split(b"\0")[:-1] == [arg.encode(), b"open", b"--", url.encode()]
+    assert stub.has_marker(str(script), "m")
+
+
+def test_a_stub_argument_with_a_nul_is_refused() -> None:
+    with pytest.raises(PlatformError):
+        stub.sh_quote("a\0b")
+
+
+def test_install_refuses_a_scheme_whose_socket_path_cannot_fit_and_writes_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from launcher import cli, config, endpoint
+
+    monkeypatch.setattr(endpoint, "runtime_dir", lambda: "/run/user/1000/" + "d" * 60 + "/playlink")
+    scheme = "com.example.a-rather-long-game-name"
+    assert cli.main(["install", scheme, "--lobby", LOBBY, "--", *world.client_command()]) == 1
+    assert "too long" in capsys.readouterr().err
+    assert not os.path.exists(config.config_path(scheme))
+    assert not os.path.exists(LinuxPlatform().desktop_path(scheme))
+    assert cli.main(["install", SCHEME, "--lobby", LOBBY, "--", *world.client_command()]) == 0

@@ -23,7 +23,7 @@ def test_install_writes_the_designed_keys_status_reads_them_and_uninstall_remove
     assert values[""] == f"URL:{SCHEME} (Playlink)"
     assert values["URL Protocol"] == ""
     assert values["PlaylinkLauncher"] == "playlink-launcher-1"
-    assert re.fullmatch(r'"[^"]*\\pythonw\.exe" "-m" "launcher" open -- "%1"', values["command"])
+    assert re.fullmatch(r'"[^"]*\\pythonw\.exe" "-P" "-m" "launcher" open -- "%1"', values["command"])
     status = win.launcher("status", SCHEME)
     assert status.returncode == 0, status.stdout + status.stderr
     assert f"{SCHEME}: installed, default handler" in status.stdout
