@@ -43,17 +43,22 @@ def loads(text: str) -> object:
     except ImportError:  # pragma: no cover - only on interpreters without the accelerator
         import json
 
-        return json.loads(
-            text,
-            object_pairs_hook=_Context.object_pairs_hook,
-            parse_constant=_Context.parse_constant,
-        )
+        try:
+            return json.loads(
+                text,
+                object_pairs_hook=_Context.object_pairs_hook,
+                parse_constant=_Context.parse_constant,
+            )
+        except RecursionError:
+            raise ValueError("the JSON document is nested too deeply") from None
     scan = make_scanner(_Context())
     start = _skip_space(text, 0)
     try:
         value, end = scan(text, start)
     except StopIteration:
         raise ValueError("not a JSON document") from None
+    except RecursionError:
+        raise ValueError("the JSON document is nested too deeply") from None
     if _skip_space(text, end) != len(text):
         raise ValueError("extra data after the JSON document")
     return value

@@ -112,9 +112,14 @@ def deliver(
 
 
 def _exchange_unix(path: str, line: bytes, timeout_s: float) -> bytes:
-    """Send one line over the Unix socket at `path` and return the one line that comes back."""
-    import _socket
+    """Send one line over the Unix socket at `path` and return the one line that comes back.
 
+    `timeout_s` is one deadline for the whole exchange: a client trickling its reply cannot extend it.
+    """
+    import _socket
+    import time
+
+    deadline = time.monotonic() + timeout_s
     try:
         endpoint.check_private_dir(os.path.dirname(path))
     except FileNotFoundError:
@@ -130,8 +135,9 @@ def _exchange_unix(path: str, line: bytes, timeout_s: float) -> bytes:
             raise ClientUnavailable("the game client did not accept the connection in time") from None
         endpoint.check_peer(sock)
         try:
+            _settimeout_until(sock, deadline)
             sock.sendall(line)
-            return _read_line(sock)
+            return _read_line(sock, deadline)
         except TimeoutError:
             raise ClientUnavailable("the game client did not answer in time") from None
         except OSError as exc:
@@ -141,10 +147,21 @@ def _exchange_unix(path: str, line: bytes, timeout_s: float) -> bytes:
         sock.close()
 
 
-def _read_line(sock: object) -> bytes:
-    """Read one newline-terminated message of at most `MAX_MESSAGE_BYTES` from a blocking socket."""
+def _settimeout_until(sock: object, deadline: float) -> None:
+    """Give `sock`'s next operation only the time left until `deadline`; raise if none is left."""
+    import time
+
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    sock.settimeout(left)  # type: ignore[attr-defined]
+
+
+def _read_line(sock: object, deadline: float) -> bytes:
+    """Read one newline-terminated message of at most `MAX_MESSAGE_BYTES` before `deadline`."""
     data = b""
     while not data.endswith(b"\n"):
+        _settimeout_until(sock, deadline)
         chunk = sock.recv(MAX_MESSAGE_BYTES + 1 - len(data))  # type: ignore[attr-defined]
         if not chunk:
             raise ClientUnavailable("the game client closed the connection without answering")

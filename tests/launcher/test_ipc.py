@@ -10,7 +10,7 @@ import stat
 import pytest
 
 from launcher import endpoint, ipc
-from launcher.errors import ClientRefused, EndpointError, MessageRefused, NotListening
+from launcher.errors import ClientRefused, ClientUnavailable, EndpointError, MessageRefused, NotListening
 from launcher.ipc import JoinListener, deliver
 from launcher.urls import Join
 
@@ -206,3 +206,54 @@ async def test_closing_the_listener_removes_its_socket_and_ends_iteration(world:
     await listener.close()
     assert not os.path.exists(listener.path)  # type: ignore[arg-type]
     assert [join async for join in listener] == []
+
+
+class ScriptedClient:
+    """A listener at the scheme's socket that answers every connection with `reply`, `drip_s` per byte."""
+
+    def __init__(self, reply: bytes, drip_s: float = 0.0) -> None:
+        self.reply = reply
+        self.drip_s = drip_s
+        self.server: asyncio.AbstractServer | None = None
+
+    async def __aenter__(self) -> ScriptedClient:
+        path = endpoint.socket_path(SCHEME)
+        endpoint.ensure_private_dir(os.path.dirname(path))
+        self.server = await asyncio.start_unix_server(self._answer, path)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\n")
+        for index in range(len(self.reply)):
+            writer.write(self.reply[index : index + 1])
+            await writer.drain()
+            await asyncio.sleep(self.drip_s)
+        writer.close()
+
+
+async def test_a_client_dripping_its_reply_cannot_extend_the_launchers_deadline(world: World) -> None:
+    reply = b'{"ok": true}\n'  # 13 bytes at 0.4 s each: 5 s, against a 1 s deadline
+    async with ScriptedClient(reply, drip_s=0.4):
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ClientUnavailable, match="did not answer in time"):
+            await asyncio.to_thread(deliver, SCHEME, JOIN, 1.0)
+        assert asyncio.get_running_loop().time() - started < 3.0
+
+
+async def test_a_deeply_nested_reply_is_refused_as_malformed_not_an_internal_error(world: World) -> None:
+    async with ScriptedClient(b"[" * 1400 + b"\n"):
+        with pytest.raises(MessageRefused) as caught:
+            await asyncio.to_thread(deliver, SCHEME, JOIN)
+    assert caught.value.reason == "malformed"
+
+
+async def test_a_deeply_nested_join_message_gets_a_refusal_and_nothing_is_taken(world: World) -> None:
+    received: list[Join] = []
+    async with JoinListener(SCHEME, received.append) as listener:
+        reply = await exchange(listener.path, b"[" * 1400 + b"\n")  # type: ignore[arg-type]
+    assert reply.startswith(b'{"ok": false, "error": ')
+    assert received == []
