@@ -156,10 +156,10 @@ def remove(scheme: str) -> bool:
 
 def _check_private(stat: os.stat_result, path: str) -> None:
     """Refuse a config file that is not a regular file owned by us and writable only by us."""
-    if sys.platform == "win32":
-        return
     if (stat.st_mode & 0o170000) != 0o100000:
         raise ConfigError(f"{path} is not a regular file")
+    if sys.platform == "win32":
+        return  # under the user's profile (%APPDATA%), whose ACL already keeps other users out
     if stat.st_uid != os.getuid() or stat.st_mode & 0o022:
         raise ConfigError(f"{path} is owned or writable by another user; refusing it")
 

@@ -112,3 +112,16 @@ def test_the_pipe_is_owner_only_per_user_and_single_listener(win: WinWorld) -> N
     assert seen["pipe"] == f"\\\\.\\pipe\\playlink-{sid}-{SCHEME}"
     assert f"D:P(A;;GA;;;{sid})" in seen["sddl"]
     assert seen["second_listener"] == "conflict"
+
+
+def test_the_windows_listener_applies_the_same_limits_schema_and_one_read_deadline(win: WinWorld) -> None:
+    done = win.script("pipe_refusals.py", SCHEME)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    replies = seen["replies"]
+    assert replies.pop("valid") == '{"ok": true}\n'
+    assert "larger than 16 KiB" in replies.pop("oversized")
+    assert "no complete message in time" in replies.pop("silent")
+    assert "no complete message in time" in replies.pop("trickle")  # 8 s of bytes, a 1 s deadline
+    assert all(reply.startswith('{"ok": false, "error": ') for reply in replies.values()), replies
+    assert seen["taken"] == ["a.b.c"]
