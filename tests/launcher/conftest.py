@@ -22,7 +22,31 @@ TOKEN = "eyJhbGciOiJFUzI1NiIsInR5cCI6InBsYXlsaW5rLWpvaW4rand0In0.eyJzdWIiOiJwbGF
 VALID_URL = f"{SCHEME}://join?v=1&lobby={LOBBY_ENCODED}&token={TOKEN}"
 
 
-class World:
+class Records:
+    """What the recording fake clients (fake_client.py) wrote into `records`: starts and joins."""
+
+    records: Path
+    wait_s = 10.0
+
+    def started(self) -> list[dict[str, object]]:
+        """Return what each fake client recorded about its own start."""
+        return [json.loads(path.read_text()) for path in sorted(self.records.glob("started-*.json"))]
+
+    def joins(self) -> list[dict[str, str]]:
+        """Return the joins fake clients received."""
+        path = self.records / "joins.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def wait_for(self, condition: object, what: str, timeout_s: float | None = None) -> None:
+        """Poll `condition` until true, failing the test after `timeout_s` (default `wait_s`)."""
+        deadline = time.monotonic() + (timeout_s or self.wait_s)
+        while not condition():  # type: ignore[operator]
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out waiting for {what}")
+            time.sleep(0.02)
+
+
+class World(Records):
     """A temporary user world: HOME, XDG dirs, a 0700 runtime dir, and a record dir for fake clients."""
 
     def __init__(self, root: Path) -> None:
@@ -67,23 +91,6 @@ class World:
         self._pids.append(process.pid)
         self.wait_for(lambda: any(self.records.glob(f"listening-{process.pid}")), "client listening")
         return process
-
-    def started(self) -> list[dict[str, object]]:
-        """Return what each fake client recorded about its own start."""
-        return [json.loads(path.read_text()) for path in sorted(self.records.glob("started-*.json"))]
-
-    def joins(self) -> list[dict[str, str]]:
-        """Return the joins fake clients received."""
-        path = self.records / "joins.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-    def wait_for(self, condition: object, what: str, timeout_s: float = 10.0) -> None:
-        """Poll `condition` until true, failing the test after `timeout_s`."""
-        deadline = time.monotonic() + timeout_s
-        while not condition():  # type: ignore[operator]
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out waiting for {what}")
-            time.sleep(0.02)
 
     def cleanup(self) -> None:
         """Kill every fake client this world started or saw start."""

@@ -138,15 +138,19 @@ def make_venv(parent: Path) -> str:
     return str(venv / "bin" / "python")
 
 
-def test_xdg_open_reaches_a_launcher_whose_venv_path_has_a_space(world: World, display: str) -> None:
-    python = make_venv(world.root / "My Games" / "Application Support")
+def install_from(python: str, world: World) -> str:
+    """Install the scheme with `python -m launcher` and return the desktop entry's Exec value."""
     install = subprocess.run(
         [python, "-m", "launcher", "install", SCHEME, "--lobby", LOBBY, "--", *world.client_command()],
         env=world.env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert install.returncode == 0, install.stderr
     with open(LinuxPlatform().desktop_path(SCHEME)) as handle:
-        exec_value = next(line for line in handle if line.startswith("Exec="))[len("Exec=") :].strip()
+        return next(line for line in handle if line.startswith("Exec="))[len("Exec=") :].strip()
+
+
+def test_xdg_open_reaches_a_launcher_whose_venv_path_has_a_space(world: World, display: str) -> None:
+    exec_value = install_from(make_venv(world.root / "My Games" / "Application Support"), world)
     assert " " not in unquote_exec(exec_value)[0], "the program an Exec splitter sees must be whole"
     world.start_client()
     env = dict(world.env, DISPLAY=display)
@@ -159,14 +163,7 @@ def test_xdg_open_reaches_a_launcher_whose_venv_path_has_a_space(world: World, d
 
 
 def test_a_launcher_package_lying_in_the_working_directory_is_not_what_a_click_runs(world: World) -> None:
-    python = make_venv(world.root / "env")
-    install = subprocess.run(
-        [python, "-m", "launcher", "install", SCHEME, "--lobby", LOBBY, "--", *world.client_command()],
-        env=world.env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert install.returncode == 0, install.stderr
-    with open(LinuxPlatform().desktop_path(SCHEME)) as handle:
-        exec_value = next(line for line in handle if line.startswith("Exec="))[len("Exec=") :].strip()
+    exec_value = install_from(make_venv(world.root / "env"), world)
     planted = world.root / "Downloads" / "launcher"
     planted.mkdir(parents=True)
     (planted / "__init__.py").write_text("")

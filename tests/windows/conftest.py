@@ -11,12 +11,12 @@ import getpass
 import json
 import shutil
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.launcher.conftest import Records
 from tests.support.wine import REPO, WinePython, windows_path
 
 SCHEME = "arena"
@@ -39,8 +39,10 @@ def lane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WinePython]:
     python.stop_server()
 
 
-class WinWorld:
+class WinWorld(Records):
     """One test's Windows user: runs the launcher and the recording client, reads what they recorded."""
+
+    wait_s = 60.0
 
     def __init__(self, python: WinePython, root: Path) -> None:
         self.python = python
@@ -86,23 +88,6 @@ class WinWorld:
         self.wait_for(listening, "the client to listen")
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
         return process
-
-    def started(self) -> list[dict[str, object]]:
-        """What each recording client wrote about its own start."""
-        return [json.loads(path.read_text()) for path in sorted(self.records.glob("started-*.json"))]
-
-    def joins(self) -> list[dict[str, str]]:
-        """The joins the recording clients received."""
-        path = self.records / "joins.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-    def wait_for(self, condition: Callable[[], object], what: str, timeout_s: float = 60.0) -> None:
-        """Poll `condition` until true; fail the test after `timeout_s`."""
-        deadline = time.monotonic() + timeout_s
-        while not condition():
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out waiting for {what}")
-            time.sleep(0.05)
 
     def reset(self) -> None:
         """Kill every Windows process, remove the registration and the launcher's files."""
