@@ -308,3 +308,25 @@ def test_the_apple_event_loop_refuses_to_run_off_a_mac(capsys: pytest.CaptureFix
     assert macos_events.main() == 1
     assert capsys.readouterr().err == "launcher: the Apple Event loop runs only on macOS [unsupported]\n"
 
+
+
+def test_on_a_mac_the_runtime_dir_is_the_per_user_temp_dir_whatever_xdg_runtime_dir_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Mocks macOS: `sys.platform` and `confstr(_CS_DARWIN_USER_TEMP_DIR)`, which Linux lacks.
+
+    LaunchServices starts the launcher with a minimal environment, so an `XDG_RUNTIME_DIR` exported in
+    a shell reaches a client started from Terminal but not the launcher: both must ignore it.
+    """
+    user_temp = "/private/var/folders/zz/abc123/T/"
+    asked: list[object] = []
+
+    def confstr(name: object) -> str:
+        asked.append(name)
+        return user_temp
+
+    monkeypatch.setattr(sys, "platform", "darwin")
+    monkeypatch.setattr(os, "confstr", confstr)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/501")
+    assert endpoint.runtime_dir() == "/private/var/folders/zz/abc123/T/playlink"
+    assert asked == [65537]  # _CS_DARWIN_USER_TEMP_DIR
