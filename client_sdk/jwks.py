@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import time
@@ -20,6 +19,7 @@ import httpx
 import jwt
 
 from client_sdk.errors import LobbyUnavailable, PlaylinkError, UnknownKey, error_from_response
+from client_sdk.untrusted_json import loads
 
 JWKS_PATH = "/.well-known/jwks.json"
 DEFAULT_MAX_AGE_S = 60.0
@@ -148,7 +148,7 @@ class JWKSCache:
             log.warning("the lobby's JWKS could not be fetched: %s", type(exc).__name__)
             raise LobbyUnavailable(f"the lobby could not be reached ({type(exc).__name__})") from None
         try:
-            keyset = usable_keys(json.loads(body))
+            keyset = usable_keys(loads(body))
         except (ValueError, jwt.PyJWTError) as exc:
             raise LobbyUnavailable(f"the lobby's JWKS is not usable: {exc}") from None
         self._keys = {key.key_id: key for key in keyset.keys if key.key_id}
