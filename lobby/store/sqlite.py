@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lobby.errors import Conflict, NotFound
+from lobby.private_files import private_database
 from lobby.store.base import (
     GameServer,
     Player,
@@ -123,7 +124,7 @@ class SqliteStore:
 
     async def open(self) -> None:
         """Open the connections and migrate the schema."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_database(self.path)
         await self._writer.start()
         await self._write(migrate)
         await self._reader.start()
