@@ -35,6 +35,7 @@ EVENTS_HISTORY = 1000
 EVENTS_QUEUE = 256
 EVENTS_SWEEP_S = 1.0
 LOG_FORMAT = "json"
+REDIS_IDLE_CHECK_S = 2.0
 
 
 class SettingsError(Exception):
@@ -112,6 +113,7 @@ class Settings(BaseSettings):
     events_queue: Annotated[int, Field(ge=1, le=100_000)] = EVENTS_QUEUE
     events_sweep_s: Annotated[float, Field(ge=0.05, le=3600)] = EVENTS_SWEEP_S
     log_format: LogFormat = LOG_FORMAT
+    redis_idle_check_s: Annotated[float, Field(ge=0, le=3600)] = REDIS_IDLE_CHECK_S
     forwarded_allow_ips: Annotated[str, AfterValidator(_forwarded_allow_ips)] = FORWARDED_ALLOW_IPS
 
     @model_validator(mode="after")

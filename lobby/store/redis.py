@@ -32,7 +32,7 @@ import contextlib
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from redis.asyncio import ConnectionPool, Redis, RedisCluster
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
@@ -40,7 +40,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError, RedisError
 
 from lobby.errors import Conflict, NotFound, Unavailable
-from lobby.settings import REDIS_CLUSTER_SCHEME
+from lobby.settings import REDIS_CLUSTER_SCHEME, REDIS_IDLE_CHECK_S
 from lobby.store.base import (
     GameServer,
     Player,
@@ -50,6 +50,7 @@ from lobby.store.base import (
     ReservationState,
     ServerFacts,
 )
+from lobby.store.redis_pool import CheckedConnectionPool
 
 PREFIX = "playlink:"
 LAYOUT_VERSION = 1
@@ -194,8 +195,15 @@ def _members(raw: dict[bytes, bytes]) -> tuple[Player, ...]:
 class RedisStore:
     """The `Store` on Redis through one connection pool; every lobby instance may use the same Redis."""
 
-    def __init__(self, url: str, prefix: str = PREFIX, max_connections: int = MAX_CONNECTIONS) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str = PREFIX,
+        max_connections: int = MAX_CONNECTIONS,
+        idle_check_s: float = REDIS_IDLE_CHECK_S,
+    ) -> None:
         self.url = url
+        self.idle_check_s = idle_check_s
         self.cluster = url.startswith(REDIS_CLUSTER_SCHEME)
         self.prefix = cluster_prefix(prefix) if self.cluster else prefix
         self.max_connections = max_connections
@@ -264,7 +272,8 @@ class RedisStore:
             node = "redis://" + self.url.removeprefix(REDIS_CLUSTER_SCHEME)
             self._redis = RedisCluster.from_url(node, **options)
         else:
-            self._redis = Redis(connection_pool=ConnectionPool.from_url(self.url, **options))
+            pool = CheckedConnectionPool.from_url(self.url, idle_check_s=self.idle_check_s, **options)
+            self._redis = Redis(connection_pool=pool)
         self._scripts = {name: self._redis.register_script(src) for name, src in SCRIPTS.items()}
         with self._reachable():
             await self._redis.set(self._key("layout"), LAYOUT_VERSION, nx=True)
