@@ -6,7 +6,8 @@ carries) and, for logging in and registering, the stricter `login` (per address)
 Redis store (and no `LOBBY_RATE_LIMIT_STORAGE` set) `limits.aio.storage.RedisStorage` on the store's
 own connection pool, and the concurrent-stream count a Redis counter, so every instance shares both;
 otherwise what `LOBBY_RATE_LIMIT_STORAGE` names (default memory: per process, or, under
-`lobby serve --workers N` with N > 1, a SQLite file the workers share, `lobby.shared_limits`). An
+`lobby serve --workers N` with N > 1, a SQLite file the workers share, `lobby.shared_limits`, which
+then holds the stream slots too). An
 IPv6 client counts by its /64 (`address_bucket`). An unreachable storage is `Unavailable`.
 Headers follow draft-ietf-httpapi-ratelimit-headers:
 `RateLimit-Policy: "address";q=300;w=60` and `RateLimit: "address";r=299;t=60`.
@@ -20,6 +21,7 @@ import ipaddress
 import logging
 import math
 import os
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -102,7 +104,7 @@ def reachable() -> Iterator[None]:
     """Turn a failure of the counters' storage into `Unavailable`."""
     try:
         yield
-    except (RedisError, OSError, StorageError) as exc:
+    except (RedisError, OSError, StorageError, sqlite3.Error) as exc:
         raise Unavailable(f"the rate-limit storage failed: {type(exc).__name__}") from None
 
 
@@ -134,6 +136,25 @@ class MemoryStreamSlots:
         self._in_use[address] -= 1
         if self._in_use[address] <= 0:
             del self._in_use[address]
+
+
+class SharedFileStreamSlots:
+    """Stream slots counted in the workers' shared file (`lobby.shared_limits`), so all share them."""
+
+    def __init__(self, storage: SharedFileStorage) -> None:
+        self._storage = storage
+
+    async def take(self, address: str, quota: int) -> int | None:
+        """See `StreamSlots.take`; the count expires `STREAM_SLOT_TTL_S` after the last take."""
+        with reachable():
+            return await self._storage.take_slot(STREAMS_KEY + address, quota, STREAM_SLOT_TTL_S)
+
+    async def give_back(self, address: str) -> None:
+        """See `StreamSlots.give_back`; a failure is logged (the count's expiry repairs it)."""
+        try:
+            await self._storage.give_back_slot(STREAMS_KEY + address)
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("stream slot not given back: %s", type(exc).__name__)
 
 
 TAKE_SLOT = """
@@ -185,7 +206,9 @@ class RateLimiter:
         self.storage = storage
         self._strategy = SlidingWindowCounterRateLimiter(storage)
         self._shares_store = False
-        self._slots: StreamSlots = MemoryStreamSlots()
+        self._slots: StreamSlots = (
+            SharedFileStreamSlots(storage) if isinstance(storage, SharedFileStorage) else MemoryStreamSlots()
+        )
         self.policies = {
             name: Policy(name, parse(value))
             for name, value in (

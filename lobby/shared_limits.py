@@ -146,6 +146,34 @@ class SharedFileStorage(Storage, SlidingWindowCounterSupport):
 
         self._transaction(op)
 
+    async def take_slot(self, key: str, quota: int, ttl_s: float) -> int | None:
+        """Take one of `quota` slots of `key`: how many are in use now, or None when all already are.
+
+        The count expires `ttl_s` after the last take, which forgets the slots of a worker that died.
+        """
+
+        def op(conn: sqlite3.Connection, now: float) -> int | None:
+            in_use = self._get(conn, key, now)
+            if in_use >= quota:
+                return None
+            conn.execute(
+                "INSERT INTO counters VALUES (?, 1, ?) ON CONFLICT (key) DO UPDATE SET "
+                "value = CASE WHEN expires > ? THEN value + 1 ELSE 1 END, expires = excluded.expires",
+                (key, now + ttl_s, now),
+            )
+            return in_use + 1
+
+        return self._transaction(op)
+
+    async def give_back_slot(self, key: str) -> None:
+        """Give back a slot taken by `take_slot`."""
+
+        def op(conn: sqlite3.Connection, _now: float) -> None:
+            conn.execute("UPDATE counters SET value = value - 1 WHERE key = ?", (key,))
+            conn.execute("DELETE FROM counters WHERE key = ? AND value <= 0", (key,))
+
+        self._transaction(op)
+
     async def aclose(self) -> None:
         """Close the file."""
         if self._conn is not None:

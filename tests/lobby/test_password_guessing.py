@@ -8,6 +8,7 @@ import time
 
 import httpx
 
+from tests.lobby.sse import EventStream
 from tests.lobby.test_rate_limits import limited
 from tests.support.lobby import PASSWORD, new_player, unique
 
@@ -119,3 +120,22 @@ def test_three_workers_with_in_memory_limits_let_only_the_limit_through(start_lo
         ]
     assert statuses.count(429) == 30, statuses
     assert len(lobby.pids_that_served("/v1/sessions", since=since)) >= 2, "the attempts met several workers"
+
+
+def test_three_workers_share_the_event_stream_cap_of_an_address(start_lobby, tmp_path):
+    lobby = start_lobby(
+        tmp_path / "streams",
+        LOBBY_RATE_LIMITS_ENABLED="true",
+        LOBBY_RATE_LIMIT_PER_ADDRESS=GENEROUS,
+        LOBBY_EVENT_STREAMS_PER_ADDRESS="2",
+        LOBBY_EVENTS_PING_S="0.5",
+    )
+    lobby.stop()
+    lobby.serve_args = ("--workers", "3")
+    lobby.start()
+    streams = [EventStream(lobby.url) for _ in range(6)]  # each on a connection of its own
+    try:
+        assert sorted(s.status for s in streams) == [200, 200, 429, 429, 429, 429]
+    finally:
+        for stream in streams:
+            stream.close()
