@@ -7,12 +7,14 @@ import asyncio
 import time
 
 import httpx
+import pytest
 
 from tests.lobby.sse import EventStream
 from tests.lobby.test_rate_limits import limited
 from tests.support.lobby import PASSWORD, new_player, unique
 
 GENEROUS = "100000/minute"
+REDIS_DB = 10
 BEHIND_PROXY = {"LOBBY_FORWARDED_ALLOW_IPS": "127.0.0.1"}
 
 
@@ -22,8 +24,11 @@ def log_in(client: httpx.Client, name: str, password: str, address: str = "203.0
     )
 
 
-def test_guesses_from_thirty_addresses_at_one_account_are_mostly_not_checked(start_lobby):
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+def test_guesses_from_thirty_addresses_at_one_account_are_mostly_not_checked(request, start_lobby, store):
     env = {**BEHIND_PROXY, "LOBBY_LOGIN_FREE_FAILURES": "3", "LOBBY_LOGIN_WAIT_S": "60"}
+    if store == "redis":
+        env["LOBBY_STORE"] = request.getfixturevalue("redis_server").url(REDIS_DB)
     lobby = limited(start_lobby, env, per_address=GENEROUS, login=GENEROUS)
     with httpx.Client(base_url=lobby.url, timeout=30) as client:
         victim = new_player(client)
