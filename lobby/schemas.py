@@ -39,6 +39,8 @@ def _address(value: str) -> str:
 
 def _new_player_name(value: str) -> str:
     value = normal_form(value)
+    if not value or len(value) > NAME_MAX:
+        raise ValueError(f"must be 1 to {NAME_MAX} characters once normalized (NFKC)")
     problem = look_alike_problem(value)
     if problem is not None:
         raise ValueError(f"this name {problem}, so it could pass for another player's")

@@ -43,7 +43,7 @@ class Arena:
         self.game: AsyncGameServer | None = None
         self.name = name
         self.connections: dict[str, tuple[Player, asyncio.StreamWriter]] = {}
-        self._handlers: set[asyncio.Task[None]] = set()
+        self._handlers: set[asyncio.Task[object]] = set()
 
     def player_count(self) -> int:
         """How many players are connected (the heartbeat's count)."""
@@ -54,7 +54,7 @@ class Arena:
         assert self.game is not None
         handler = asyncio.current_task()
         assert handler is not None
-        self._handlers.add(handler)  # type: ignore[arg-type]
+        self._handlers.add(handler)
         handler.add_done_callback(self._handlers.discard)
         try:
             admission = await self.game.accept(reader, writer)

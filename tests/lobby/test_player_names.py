@@ -136,3 +136,8 @@ def assert_both_log_in_and_no_third(lobby: LobbyProcess, first: str, second: str
             assert r.json()["player"]["name"] == name
         assert register(api, full_width(first)).status_code == 409
         assert register(api, first.upper()).status_code == 409
+
+
+def test_a_name_longer_than_64_characters_once_normalized_is_refused(sqlite_api):
+    r = register(sqlite_api, "\u33a7" * 22)  # 22 characters, each three in NFKC: 66
+    assert (r.status_code, r.json()["reason"]) == (422, "validation_error"), r.text
