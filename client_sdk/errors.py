@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import httpx
 
+from client_sdk.untrusted_json import loads
+
 __all__ = [
     "BadSignature",
     "Conflict",
@@ -281,7 +283,7 @@ def error_from_response(response: httpx.Response) -> PlaylinkError:
     status = response.status_code
     reason, detail = None, ""
     try:
-        body = response.json()
+        body = loads(response.content)
     except ValueError:
         body = None
     if isinstance(body, dict):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from client_sdk.errors import HandshakeFailed, Malformed, PlaylinkError, error_for_reason
+from client_sdk.untrusted_json import loads
 
 HANDSHAKE_VERSION = 1
 MAX_LINE_BYTES = 16 * 1024
@@ -82,8 +83,8 @@ def _decode_line(line: bytes) -> object:
     if len(line) > MAX_LINE_BYTES or not line.endswith(b"\n") or b"\n" in line[:-1]:
         raise Malformed("a handshake message is one newline-terminated line of at most 16 KiB")
     try:
-        return json.loads(line[:-1].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        return loads(line[:-1])
+    except ValueError:
         raise Malformed("the handshake message is not UTF-8 JSON") from None
 
 

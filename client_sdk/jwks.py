@@ -3,14 +3,14 @@
 It keeps the keys for the lobby's `Cache-Control: max-age`, serves them stale while the lobby is
 unreachable (never dropping keys on a failed fetch), refetches on an unknown `kid` at most once per
 `refetch_interval_s` (so forged kids cannot flood the lobby), shares one fetch among concurrent
-callers, and uses short timeouts so that an unknown kid with the lobby down fails promptly.
+callers, and bounds each fetch by one overall deadline (`timeout_s`, 2 s by default, which a lobby
+dripping its answer cannot extend) so that an unknown kid with the lobby down fails promptly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import time
@@ -20,6 +20,7 @@ import httpx
 import jwt
 
 from client_sdk.errors import LobbyUnavailable, PlaylinkError, UnknownKey, error_from_response
+from client_sdk.untrusted_json import loads
 
 JWKS_PATH = "/.well-known/jwks.json"
 DEFAULT_MAX_AGE_S = 60.0
@@ -83,6 +84,7 @@ class JWKSCache:
         self._own_client = client is None
         self._client = client or httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
         self._timeout = httpx.Timeout(timeout_s)
+        self.timeout_s = timeout_s
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fresh_until = float("-inf")
         self._last_attempt = float("-inf")
@@ -130,9 +132,28 @@ class JWKSCache:
         await asyncio.shield(self._inflight)
 
     async def _fetch(self) -> None:
-        """GET the JWKS with a size limit and a short timeout, and replace the keys on success."""
+        """GET the JWKS within an overall deadline and a size limit, and replace the keys on success.
+
+        httpx's timeouts bound each read, so a lobby dripping one byte at a time could stretch them
+        without end; `timeout_s` bounds the whole fetch instead.
+        """
         self._last_attempt = self._clock()
         self.fetches += 1
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                body, max_age = await self._download()
+        except TimeoutError:
+            log.warning("the lobby's JWKS did not arrive within %s s", self.timeout_s)
+            raise LobbyUnavailable(f"the lobby's JWKS did not arrive within {self.timeout_s} s") from None
+        try:
+            keyset = usable_keys(loads(body))
+        except (ValueError, jwt.PyJWTError) as exc:
+            raise LobbyUnavailable(f"the lobby's JWKS is not usable: {exc}") from None
+        self._keys = {key.key_id: key for key in keyset.keys if key.key_id}
+        self._fresh_until = self._clock() + max_age
+
+    async def _download(self) -> tuple[bytes, float]:
+        """The JWKS body (at most 64 KiB) and its freshness lifetime, or `LobbyUnavailable`."""
         try:
             async with self._client.stream("GET", self.url, timeout=self._timeout) as response:
                 body = b""
@@ -143,16 +164,10 @@ class JWKSCache:
                 if response.status_code != 200:
                     await response.aread()
                     raise error_from_response(response)
-                max_age = max_age_of(response.headers.get("cache-control"), self.default_max_age_s)
+                return body, max_age_of(response.headers.get("cache-control"), self.default_max_age_s)
         except httpx.HTTPError as exc:
             log.warning("the lobby's JWKS could not be fetched: %s", type(exc).__name__)
             raise LobbyUnavailable(f"the lobby could not be reached ({type(exc).__name__})") from None
-        try:
-            keyset = usable_keys(json.loads(body))
-        except (ValueError, jwt.PyJWTError) as exc:
-            raise LobbyUnavailable(f"the lobby's JWKS is not usable: {exc}") from None
-        self._keys = {key.key_id: key for key in keyset.keys if key.key_id}
-        self._fresh_until = self._clock() + max_age
 
     async def aclose(self) -> None:
         """Close the HTTP client if this cache created it."""

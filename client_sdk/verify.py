@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import heapq
-import json
 import re
 import threading
 import time
@@ -35,6 +34,7 @@ from client_sdk.errors import (
     WrongType,
 )
 from client_sdk.jwks import ALGORITHM, JWKSCache
+from client_sdk.untrusted_json import loads
 
 JOIN_TOKEN_TYPE = "playlink-join+jwt"  # noqa: S105 - a media type, not a secret
 REQUIRED_CLAIMS = ("iss", "sub", "name", "aud", "srv", "iat", "nbf", "exp", "jti")
@@ -70,7 +70,7 @@ class JoinClaims(NamedTuple):
 def _segment(segment: str) -> dict[str, Any] | None:
     """One base64url JSON object segment of a JWT, or None (pyjwt re-reads it strictly when decoding)."""
     try:
-        value = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        value = loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     except (binascii.Error, ValueError):
         return None
     return value if isinstance(value, dict) else None
@@ -173,17 +173,24 @@ class TokenVerifier:
 
 def check_header(token: str) -> dict[str, Any]:
     """The header of a join token, refused unless it is ES256, of our `typ`, and names a `kid`."""
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
-        raise Malformed("not a join token of sane length and shape")
-    header = _segment(token[: token.index(".")])
-    if header is None:
-        raise Malformed("the token's header is not a base64url JSON object")
+    header = _decoded_header(token)
     if header.get("alg") != ALGORITHM:
         raise BadSignature("join tokens are signed with ES256 only")
     if header.get("typ") != JOIN_TOKEN_TYPE:
         raise WrongType(f"the token's typ is not {JOIN_TOKEN_TYPE}")
     if not isinstance(header.get("kid"), str):
         raise UnknownKey("the token's header names no key")
+    return header
+
+
+def _decoded_header(token: str) -> dict[str, Any]:
+    """The header of a token whose header and claims both decode as bounded JSON objects."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
+        raise Malformed("not a join token of sane length and shape")
+    header_b64, claims_b64, _signature = token.split(".")
+    header = _segment(header_b64)
+    if header is None or _segment(claims_b64) is None:
+        raise Malformed("the token's header or claims are not base64url JSON objects")
     return header
 
 
@@ -202,6 +209,7 @@ def check_signed(
     options: dict[str, Any] | None = None,
 ) -> JoinClaims:
     """Check a join token's ES256 signature with `key` and every claim; `TokenRefused` otherwise."""
+    _decoded_header(token)  # pyjwt's own JSON decoding is unbounded: it must see only bounded JSON
     try:
         claims = jwt.decode(
             token,

@@ -51,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         keys = KeyRing(settings.keys_path)
         await asyncio.to_thread(keys.ensure)
-        store = store_from_url(settings.store_url)
+        store = store_from_url(settings.store_url, settings.redis_idle_check_s)
         await store.open()
         meters = Metrics()
         lobby = Lobby(settings, timed_store(store, meters), keys, metrics=meters)

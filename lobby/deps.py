@@ -4,17 +4,44 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
-from lobby.errors import AuthError, Forbidden
+from lobby.errors import AuthError, Forbidden, NotFound
 from lobby.state import Lobby
 from lobby.store import Player
 
 SESSION_COOKIE = "playlink_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Every id the lobby makes (`s_` + base64url, `p_` + base64url) has this shape; anything else, such
+# as Redis key punctuation (`s_x:pending`), is refused before it reaches a store key.
+ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_id(value: str) -> bool:
+    """Whether `value` has the shape of an id the lobby makes."""
+    return ID_SHAPE.fullmatch(value) is not None
+
+
+async def game_id_in_path(game_id: str) -> str:
+    """The `{game_id}` of the path; 404 unless it has an id's shape."""
+    if not is_id(game_id):
+        raise NotFound("no such game server")
+    return game_id
+
+
+async def server_id_in_path(server_id: str) -> str:
+    """The `{server_id}` of the path; 404 unless it has an id's shape."""
+    if not is_id(server_id):
+        raise NotFound("no such game server")
+    return server_id
+
+
+GameId = Annotated[str, Depends(game_id_in_path)]
+ServerId = Annotated[str, Depends(server_id_in_path)]
 
 
 async def get_lobby(request: Request) -> Lobby:
@@ -115,7 +142,7 @@ async def authenticated_server(request: Request, lobby: LobbyDep) -> str:
     """The id of the game server whose secret the request carries; 401 otherwise."""
     credential = bearer(request)
     server_id, dot, _rest = (credential or "").partition(".")
-    if not dot or not server_id:
+    if not dot or not is_id(server_id):
         raise AuthError("a game server's secret is required")
     facts = await lobby.server_facts(server_id)
     if facts is None or not hmac.compare_digest(facts.secret_hash, secret_hash(credential or "")):

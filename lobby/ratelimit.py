@@ -5,20 +5,28 @@ address of the connection), `player` (the session it carries), `server` (the gam
 carries) and, for logging in and registering, the stricter `login` (per address). Storage: with the
 Redis store (and no `LOBBY_RATE_LIMIT_STORAGE` set) `limits.aio.storage.RedisStorage` on the store's
 own connection pool, and the concurrent-stream count a Redis counter, so every instance shares both;
-otherwise what `LOBBY_RATE_LIMIT_STORAGE` names (default memory, per process). An unreachable
-storage is `Unavailable`. Headers follow draft-ietf-httpapi-ratelimit-headers:
+otherwise what `LOBBY_RATE_LIMIT_STORAGE` names (default memory: per process, or, under
+`lobby serve --workers N` with N > 1, a SQLite file the workers share, `lobby.shared_limits`, which
+then holds the stream slots too). An
+IPv6 client counts by its /64 (`address_bucket`). An unreachable storage is `Unavailable`.
+Headers follow draft-ietf-httpapi-ratelimit-headers:
 `RateLimit-Policy: "address";q=300;w=60` and `RateLimit: "address";r=299;t=60`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import ipaddress
 import logging
 import math
+import os
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from limits import RateLimitItem, parse
@@ -29,7 +37,9 @@ from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from lobby.errors import Unavailable
+from lobby.metrics import SHARED_DIR_ENV
 from lobby.settings import REDIS_CLUSTER_SCHEME, Settings
+from lobby.shared_limits import SHARED_LIMITS_FILE, SharedFileStorage
 from lobby.store import RedisStore, Store
 
 log = logging.getLogger("lobby")
@@ -38,6 +48,8 @@ STREAM_RETRY_AFTER_S = 5
 LIMITS_KEY_PREFIX = "limits"
 STREAMS_KEY = "streams:"
 STREAM_SLOT_TTL_S = 3600  # a crashed instance's slots are forgotten after this; refreshed on open
+ADDRESS_POLICIES = frozenset({"address", "login"})
+IPV6_BUCKET_PREFIX = 64  # one subscriber's (or one host's) usual share of IPv6 addresses
 
 
 @dataclass(frozen=True)
@@ -72,12 +84,27 @@ def limit_storage(url: str, key_prefix: str = RedisStorage.PREFIX) -> Storage:
     return RedisStorage(url, implementation="redispy", key_prefix=key_prefix)
 
 
+@functools.lru_cache(maxsize=65_536)
+def address_bucket(address: str) -> str:
+    """The bucket a client address counts in: an IPv6 address's /64 (a host gets a whole /64 to
+    pick addresses from), an IPv4-mapped one's IPv4 address, any other address itself."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_BUCKET_PREFIX), strict=False))
+    return address
+
+
 @contextlib.contextmanager
-def _reachable() -> Iterator[None]:
+def reachable() -> Iterator[None]:
     """Turn a failure of the counters' storage into `Unavailable`."""
     try:
         yield
-    except (RedisError, OSError, StorageError) as exc:
+    except (RedisError, OSError, StorageError, sqlite3.Error) as exc:
         raise Unavailable(f"the rate-limit storage failed: {type(exc).__name__}") from None
 
 
@@ -111,6 +138,25 @@ class MemoryStreamSlots:
             del self._in_use[address]
 
 
+class SharedFileStreamSlots:
+    """Stream slots counted in the workers' shared file (`lobby.shared_limits`), so all share them."""
+
+    def __init__(self, storage: SharedFileStorage) -> None:
+        self._storage = storage
+
+    async def take(self, address: str, quota: int) -> int | None:
+        """See `StreamSlots.take`; the count expires `STREAM_SLOT_TTL_S` after the last take."""
+        with reachable():
+            return await self._storage.take_slot(STREAMS_KEY + address, quota, STREAM_SLOT_TTL_S)
+
+    async def give_back(self, address: str) -> None:
+        """See `StreamSlots.give_back`; a failure is logged (the count's expiry repairs it)."""
+        try:
+            await self._storage.give_back_slot(STREAMS_KEY + address)
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("stream slot not given back: %s", type(exc).__name__)
+
+
 TAKE_SLOT = """
     local n = redis.call('INCR', KEYS[1])
     redis.call('EXPIRE', KEYS[1], ARGV[2])
@@ -133,7 +179,7 @@ class RedisStreamSlots:
 
     async def take(self, address: str, quota: int) -> int | None:
         """See `StreamSlots.take`; the counter expires `STREAM_SLOT_TTL_S` after the last take."""
-        with _reachable():
+        with reachable():
             n = await self._take(keys=[self._prefix + address], args=[quota, STREAM_SLOT_TTL_S])
         return None if n < 0 else int(n)
 
@@ -160,7 +206,9 @@ class RateLimiter:
         self.storage = storage
         self._strategy = SlidingWindowCounterRateLimiter(storage)
         self._shares_store = False
-        self._slots: StreamSlots = MemoryStreamSlots()
+        self._slots: StreamSlots = (
+            SharedFileStreamSlots(storage) if isinstance(storage, SharedFileStorage) else MemoryStreamSlots()
+        )
         self.policies = {
             name: Policy(name, parse(value))
             for name, value in (
@@ -198,7 +246,8 @@ class RateLimiter:
         states: list[str] = []
         for name, key in keys:
             policy = self.policies[name]
-            with _reachable():
+            key = address_bucket(key) if name in ADDRESS_POLICIES else key
+            with reachable():
                 allowed = await self._strategy.hit(policy.limit, name, key)
                 stats = await self._strategy.get_window_stats(policy.limit, name, key)
             reset_s = max(0, math.ceil(stats.reset_time - time.time()))
@@ -213,7 +262,7 @@ class RateLimiter:
         """Take one of `address`'s event-stream slots; refused when all are in use."""
         quota = self.streams_per_address
         policy = f'"{STREAMS_POLICY}";q={quota}'
-        in_use = await self._slots.take(address, quota)
+        in_use = await self._slots.take(address_bucket(address), quota)
         if in_use is None:
             state = f'"{STREAMS_POLICY}";r=0;t={STREAM_RETRY_AFTER_S}'
             return Decision(False, _headers([policy], [state]), STREAM_RETRY_AFTER_S, STREAMS_POLICY)
@@ -221,7 +270,7 @@ class RateLimiter:
 
     async def close_stream(self, address: str) -> None:
         """Give back a slot taken by `open_stream`."""
-        await self._slots.give_back(address)
+        await self._slots.give_back(address_bucket(address))
 
     async def close(self) -> None:
         """Release the storage's connections, if it has its own (a shared pool is the store's)."""
@@ -231,5 +280,10 @@ class RateLimiter:
 
 
 def rate_limiter_from_settings(settings: Settings) -> RateLimiter:
-    """The rate limiter these settings describe, on the storage they name."""
-    return RateLimiter(settings, limit_storage(settings.rate_limit_storage))
+    """The rate limiter these settings describe, on the storage they name; in-memory counters are
+    kept in the workers' shared directory instead when there is one (`lobby serve --workers` > 1)."""
+    storage = limit_storage(settings.rate_limit_storage)
+    shared_dir = os.environ.get(SHARED_DIR_ENV)
+    if isinstance(storage, MemoryStorage) and shared_dir:
+        storage = SharedFileStorage(Path(shared_dir) / SHARED_LIMITS_FILE)
+    return RateLimiter(settings, storage)

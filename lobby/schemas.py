@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from lobby.names import look_alike_problem, normal_form
 from lobby.store import GameServer, Player
 
 NAME_MAX = 64
@@ -36,9 +37,20 @@ def _address(value: str) -> str:
     return value
 
 
+def _new_player_name(value: str) -> str:
+    value = normal_form(value)
+    if not value or len(value) > NAME_MAX:
+        raise ValueError(f"must be 1 to {NAME_MAX} characters once normalized (NFKC)")
+    problem = look_alike_problem(value)
+    if problem is not None:
+        raise ValueError(f"this name {problem}, so it could pass for another player's")
+    return value
+
+
 DisplayName = Annotated[
     str, Field(min_length=1, max_length=NAME_MAX), AfterValidator(_display_name)
 ]
+NewPlayerName = Annotated[DisplayName, AfterValidator(_new_player_name)]
 Address = Annotated[str, Field(min_length=3, max_length=262), AfterValidator(_address)]
 
 
@@ -52,6 +64,13 @@ class Credentials(Body):
     """`{name, password}` to register or log in."""
 
     name: DisplayName
+    password: Annotated[str, Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
+
+
+class Registration(Body):
+    """`{name, password}` of a new player: the name in normal form, refused if it could pass for another."""
+
+    name: NewPlayerName
     password: Annotated[str, Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
 
 

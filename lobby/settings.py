@@ -35,6 +35,12 @@ EVENTS_HISTORY = 1000
 EVENTS_QUEUE = 256
 EVENTS_SWEEP_S = 1.0
 LOG_FORMAT = "json"
+REDIS_IDLE_CHECK_S = 2.0
+PASSWORD_HASH_QUEUE = 8
+LOGIN_FREE_FAILURES = 5
+LOGIN_WAIT_S = 1
+LOGIN_MAX_WAIT_S = 900
+LOGIN_FAILURE_RESET_S = 12 * 3600
 
 
 class SettingsError(Exception):
@@ -112,6 +118,12 @@ class Settings(BaseSettings):
     events_queue: Annotated[int, Field(ge=1, le=100_000)] = EVENTS_QUEUE
     events_sweep_s: Annotated[float, Field(ge=0.05, le=3600)] = EVENTS_SWEEP_S
     log_format: LogFormat = LOG_FORMAT
+    redis_idle_check_s: Annotated[float, Field(ge=0, le=3600)] = REDIS_IDLE_CHECK_S
+    password_hash_queue: Annotated[int, Field(ge=0, le=10_000)] = PASSWORD_HASH_QUEUE
+    login_free_failures: Annotated[int, Field(ge=0, le=1000)] = LOGIN_FREE_FAILURES
+    login_wait_s: Annotated[int, Field(ge=1, le=86400)] = LOGIN_WAIT_S
+    login_max_wait_s: Annotated[int, Field(ge=1, le=86400)] = LOGIN_MAX_WAIT_S
+    login_failure_reset_s: PositiveSeconds = LOGIN_FAILURE_RESET_S
     forwarded_allow_ips: Annotated[str, AfterValidator(_forwarded_allow_ips)] = FORWARDED_ALLOW_IPS
 
     @model_validator(mode="after")

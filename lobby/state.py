@@ -10,6 +10,7 @@ from typing import Any
 from lobby.events import EventBus, event_bus_from_settings
 from lobby.game_feed import GAME_REMOVED, GameFeed
 from lobby.keys import KeyRing
+from lobby.login_throttle import LoginThrottle
 from lobby.metrics import Metrics
 from lobby.passwords import Passwords
 from lobby.ratelimit import RateLimiter, rate_limiter_from_settings
@@ -33,12 +34,12 @@ SESSION_ENDED = "_session_ended"  # internal event: {"session": the hex SHA-256 
 
 @dataclass
 class Lobby:
-    """Settings, store, keys, password hasher, caches, metrics, event bus, game feed, rate limiter."""
+    """Settings, store, keys, password hasher, caches, metrics, event bus, game feed, rate limits."""
 
     settings: Settings
     store: Store
     keys: KeyRing
-    passwords: Passwords = field(default_factory=Passwords)
+    passwords: Passwords = field(init=False)
     metrics: Metrics = field(default_factory=Metrics)
     servers: TtlCache[str, ServerFacts] = field(
         default_factory=lambda: TtlCache(
@@ -51,6 +52,7 @@ class Lobby:
     events: EventBus = field(init=False)
     feed: GameFeed = field(init=False)
     rate_limiter: RateLimiter | None = field(init=False)
+    login_throttle: LoginThrottle | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.events = event_bus_from_settings(self.settings)
@@ -59,6 +61,8 @@ class Lobby:
         self.feed = GameFeed(self.store, self.events, self.settings)
         enabled = self.settings.rate_limits_enabled
         self.rate_limiter = rate_limiter_from_settings(self.settings) if enabled else None
+        self.login_throttle = LoginThrottle(self.rate_limiter, self.settings) if self.rate_limiter else None
+        self.passwords = Passwords(self.settings.password_hash_queue)
 
     async def server_facts(self, server_id: str) -> ServerFacts | None:
         """A game server's immutable facts, or None when it does not exist (cached)."""

@@ -5,7 +5,8 @@
 The lobby runs with embedded SQLite (`LOBBY_*` settings apply as usual). The operator's admin token is
 `LOBBY_ADMIN_TOKEN`, or a fresh one for this run. Once the lobby is ready the servers are registered
 through its API (stale ones of the same name from an earlier run are removed first) and started as
-child processes; Ctrl-C or SIGTERM stops the servers (they deregister), then the lobby.
+child processes; Ctrl-C or SIGTERM stops the servers (each lets its players go, reports their
+leaves, then deregisters), then the lobby.
 """
 
 from __future__ import annotations

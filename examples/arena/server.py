@@ -27,6 +27,7 @@ SECRET_ENV = "ARENA_SERVER_SECRET"  # noqa: S105 - the variable's name, not a se
 ADMIN_TOKEN_ENV = "LOBBY_ADMIN_TOKEN"  # noqa: S105 - the variable's name
 CAPACITY = 8
 MAX_LINE_BYTES = 4096
+LEAVES_TIMEOUT_S = 5.0  # how long stopping waits for the leaves of connected players to be reported
 
 log = logging.getLogger("arena.server")
 
@@ -42,6 +43,7 @@ class Arena:
         self.game: AsyncGameServer | None = None
         self.name = name
         self.connections: dict[str, tuple[Player, asyncio.StreamWriter]] = {}
+        self._handlers: set[asyncio.Task[object]] = set()
 
     def player_count(self) -> int:
         """How many players are connected (the heartbeat's count)."""
@@ -50,6 +52,10 @@ class Arena:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One connection: the handshake, then the player stays until the connection ends."""
         assert self.game is not None
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
+        handler.add_done_callback(self._handlers.discard)
         try:
             admission = await self.game.accept(reader, writer)
         except PlaylinkError as exc:
@@ -83,6 +89,19 @@ class Arena:
         except PlaylinkError as exc:
             log.warning("could not report %s's leave (%s)", player.name, exc.reason)
         await self.broadcast()
+
+    async def close(self) -> None:
+        """Stopping: end every connection and wait (a while) until each player's leave is reported."""
+        for _player, writer in list(self.connections.values()):
+            writer.close()
+        handlers = set(self._handlers)
+        if not handlers:
+            return
+        _done, late = await asyncio.wait(handlers, timeout=LEAVES_TIMEOUT_S)
+        for handler in late:
+            handler.cancel()
+        if late:
+            await asyncio.wait(late)
 
     async def broadcast(self) -> None:
         """Tell every connected player who is here."""
@@ -124,12 +143,16 @@ async def serve(options: argparse.Namespace) -> None:
         )
     arena.game = game
     listener = await asyncio.start_server(arena.handle, host, port, limit=MAX_LINE_BYTES)
-    async with game, listener:
-        log.info("arena server %s (%s) listening on %s", options.name, game.id, options.listen)
-        if options.ready_fd is not None:
-            os.write(options.ready_fd, b"ready\n")
-            os.close(options.ready_fd)
-        await listener.serve_forever()
+    async with game:  # closed last: the leaves below still reach the lobby through it
+        try:
+            log.info("arena server %s (%s) listening on %s", options.name, game.id, options.listen)
+            if options.ready_fd is not None:
+                os.write(options.ready_fd, b"ready\n")
+                os.close(options.ready_fd)
+            await listener.serve_forever()
+        finally:
+            listener.close()  # no new players
+            await arena.close()  # the connected ones leave, and the lobby hears it
 
 
 def _parser() -> argparse.ArgumentParser:

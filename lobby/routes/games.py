@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from lobby.deps import CurrentPlayer, LobbyDep
+from lobby.deps import CurrentPlayer, GameId, LobbyDep
 from lobby.errors import NotFound
 from lobby.joins import issue_join
 from lobby.schemas import game_view, player_view, rfc3339
@@ -22,7 +22,7 @@ async def list_games(lobby: LobbyDep) -> dict[str, list[dict[str, object]]]:
 
 
 @router.get("/{game_id}")
-async def get_game(game_id: str, lobby: LobbyDep) -> dict[str, object]:
+async def get_game(game_id: GameId, lobby: LobbyDep) -> dict[str, object]:
     """One game server, with the players the lobby admitted to it."""
     now = lobby.now()
     server = await lobby.store.get_server(game_id, now)
@@ -33,7 +33,7 @@ async def get_game(game_id: str, lobby: LobbyDep) -> dict[str, object]:
 
 
 @router.post("/{game_id}/join", status_code=status.HTTP_201_CREATED)
-async def join(game_id: str, player: CurrentPlayer, lobby: LobbyDep) -> dict[str, str]:
+async def join(game_id: GameId, player: CurrentPlayer, lobby: LobbyDep) -> dict[str, str]:
     """Reserve a slot and get the join token and the URL that starts the game; 409 when full."""
     issued = await issue_join(lobby, player, game_id)
     return {

@@ -7,15 +7,15 @@ import secrets
 from fastapi import APIRouter, status
 
 from lobby.deps import CurrentPlayer, LobbyDep
-from lobby.schemas import Credentials, player_view
+from lobby.schemas import Registration, player_view
 from lobby.store import Player
 
 router = APIRouter(prefix="/v1/players", tags=["players"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def register(body: Credentials, lobby: LobbyDep) -> dict[str, str]:
-    """Register a player; 409 when the name is taken."""
+async def register(body: Registration, lobby: LobbyDep) -> dict[str, str]:
+    """Register a player; 409 when the name, or one that looks like it, is taken."""
     player = Player("p_" + secrets.token_urlsafe(12), body.name)
     password_hash = await lobby.passwords.hash(body.password)
     await lobby.store.create_player(player, password_hash, lobby.now())

@@ -10,6 +10,7 @@ from lobby.deps import (
     CallingServer,
     LobbyDep,
     OperatorOnly,
+    ServerId,
     authenticated_server,
     is_operator,
     secret_hash,
@@ -59,7 +60,7 @@ def _own(server_id: str, caller: str) -> None:
 
 @router.put("/{server_id}/heartbeat")
 async def heartbeat(
-    server_id: str, body: Heartbeat, caller: CallingServer, lobby: LobbyDep
+    server_id: ServerId, body: Heartbeat, caller: CallingServer, lobby: LobbyDep
 ) -> dict[str, object]:
     """The server is alive and has `players` players."""
     _own(server_id, caller)
@@ -74,7 +75,7 @@ async def heartbeat(
 
 
 @router.post("/{server_id}/leave", status_code=status.HTTP_204_NO_CONTENT)
-async def leave(server_id: str, body: Leave, caller: CallingServer, lobby: LobbyDep) -> None:
+async def leave(server_id: ServerId, body: Leave, caller: CallingServer, lobby: LobbyDep) -> None:
     """A player left the server: their slot is free again."""
     _own(server_id, caller)
     if not await lobby.store.leave(server_id, body.player):
@@ -83,7 +84,7 @@ async def leave(server_id: str, body: Leave, caller: CallingServer, lobby: Lobby
 
 
 @router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def deregister(server_id: str, request: Request, lobby: LobbyDep) -> Response:
+async def deregister(server_id: ServerId, request: Request, lobby: LobbyDep) -> Response:
     """Remove a game server (the operator, or the server itself)."""
     if not is_operator(request, lobby):
         _own(server_id, await authenticated_server(request, lobby))

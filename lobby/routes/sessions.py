@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response, status
 
 from lobby.deps import SESSION_COOKIE, CurrentSession, LobbyDep, secret_hash
 from lobby.errors import AuthError
+from lobby.login_throttle import account_key
 from lobby.schemas import Credentials, player_view
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
@@ -16,10 +17,18 @@ SESSION_TOKEN_BYTES = 32
 
 @router.post("")
 async def log_in(body: Credentials, lobby: LobbyDep, response: Response) -> dict[str, object]:
-    """Log in: sets the session cookie and returns the same session as a bearer token."""
+    """Log in: sets the session cookie and returns the same session as a bearer token; 429 while the
+    name waits after too many wrong passwords (`lobby.login_throttle`)."""
+    throttle, account = lobby.login_throttle, account_key(body.name)
+    if throttle is not None:
+        await throttle.check(account)
     found = await lobby.store.player_credentials(body.name)
     if not await lobby.passwords.check(found[1] if found else None, body.password) or not found:
+        if throttle is not None:
+            await throttle.failed(account)
         raise AuthError("wrong name or password")
+    if throttle is not None:
+        await throttle.succeeded(account)
     player = found[0]
     token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
     ttl = lobby.settings.session_ttl_s

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lobby.settings import REDIS_SCHEMES
+from lobby.settings import REDIS_IDLE_CHECK_S, REDIS_SCHEMES
 from lobby.store.base import (
     GameServer,
     Player,
@@ -33,10 +33,10 @@ __all__ = [
 ]
 
 
-def store_from_url(url: str) -> Store:
+def store_from_url(url: str, redis_idle_check_s: float = REDIS_IDLE_CHECK_S) -> Store:
     """Build the store a `LOBBY_STORE` URL names (not yet opened)."""
     if url.startswith("sqlite:///"):
         return SqliteStore(Path(url.removeprefix("sqlite://")))
     if url.startswith(REDIS_SCHEMES):
-        return RedisStore(url)
+        return RedisStore(url, idle_check_s=redis_idle_check_s)
     raise ValueError(f"unsupported store URL scheme in {url.split(':', 1)[0]!r}")

@@ -101,7 +101,7 @@ class Store(Protocol):
         """Return when the store answers; raise `Unavailable` otherwise."""
 
     async def create_player(self, player: Player, password_hash: str, now: float) -> None:
-        """Add a player; `Conflict` when the name is taken (names compare case-insensitively)."""
+        """Add a player; `Conflict` when the name, or a look-alike, is taken (`lobby.names.name_key`)."""
 
     async def player_credentials(self, name: str) -> tuple[Player, str] | None:
         """The player called `name` and their password hash, or None."""

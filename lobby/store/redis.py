@@ -5,7 +5,8 @@ so that every key is in one slot, see `cluster_prefix`):
 
     layout                  string  the key layout's version (a newer one is refused)
     player:<id>             hash    name, password_hash, created_at
-    player-name:<casefold>  string  the id of the player with that name (SET NX: names are unique)
+    player-name:<name key>  string  the id of the player with that name (SET NX: names are unique);
+                                    the key is `lobby.names.name_key` (layout 1 had the casefold)
     session:<hash hex>      hash    player_id, player_name, expires_at; the key expires then too
     servers                 zset    server ids scored by registration order (oldest first)
     server-seq              string  the counter behind that order
@@ -32,7 +33,7 @@ import contextlib
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from redis.asyncio import ConnectionPool, Redis, RedisCluster
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
@@ -40,7 +41,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError, RedisError
 
 from lobby.errors import Conflict, NotFound, Unavailable
-from lobby.settings import REDIS_CLUSTER_SCHEME
+from lobby.names import legacy_name_key, name_key
+from lobby.settings import REDIS_CLUSTER_SCHEME, REDIS_IDLE_CHECK_S
 from lobby.store.base import (
     GameServer,
     Player,
@@ -50,9 +52,10 @@ from lobby.store.base import (
     ReservationState,
     ServerFacts,
 )
+from lobby.store.redis_pool import CheckedConnectionPool
 
 PREFIX = "playlink:"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: player names keyed by `name_key` (1: by their casefold)
 RESERVATION_RETENTION_S = 600  # past the token's exp: far beyond any clock leeway
 SOCKET_TIMEOUT_S = 2.0
 CONNECT_TIMEOUT_S = 1.0
@@ -194,8 +197,15 @@ def _members(raw: dict[bytes, bytes]) -> tuple[Player, ...]:
 class RedisStore:
     """The `Store` on Redis through one connection pool; every lobby instance may use the same Redis."""
 
-    def __init__(self, url: str, prefix: str = PREFIX, max_connections: int = MAX_CONNECTIONS) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str = PREFIX,
+        max_connections: int = MAX_CONNECTIONS,
+        idle_check_s: float = REDIS_IDLE_CHECK_S,
+    ) -> None:
         self.url = url
+        self.idle_check_s = idle_check_s
         self.cluster = url.startswith(REDIS_CLUSTER_SCHEME)
         self.prefix = cluster_prefix(prefix) if self.cluster else prefix
         self.max_connections = max_connections
@@ -264,14 +274,32 @@ class RedisStore:
             node = "redis://" + self.url.removeprefix(REDIS_CLUSTER_SCHEME)
             self._redis = RedisCluster.from_url(node, **options)
         else:
-            self._redis = Redis(connection_pool=ConnectionPool.from_url(self.url, **options))
+            pool = CheckedConnectionPool.from_url(self.url, idle_check_s=self.idle_check_s, **options)
+            self._redis = Redis(connection_pool=pool)
         self._scripts = {name: self._redis.register_script(src) for name, src in SCRIPTS.items()}
         with self._reachable():
             await self._redis.set(self._key("layout"), LAYOUT_VERSION, nx=True)
             found = int(await self._redis.get(self._key("layout")) or 0)
+        if found < LAYOUT_VERSION:
+            with self._reachable():
+                await self._rekey_names()
+                await self._redis.set(self._key("layout"), LAYOUT_VERSION)
         if found > LAYOUT_VERSION:
             await self.close()
             raise RuntimeError(f"redis key layout {found} is newer than this lobby ({LAYOUT_VERSION})")
+
+    async def _rekey_names(self) -> None:
+        """Layout 1 to 2: give every player the `name_key` of their name too (the first one wins).
+
+        The casefold keys stay: a player whose look-alike key an earlier player holds logs in by
+        that exact name (see `lobby.names.legacy_name_key`).
+        """
+        client = self._client
+        async for key in client.scan_iter(match=self._key("player-name", "*"), count=1000):
+            pid = await client.get(key)
+            name = await client.hget(self._key("player", pid.decode()), "name") if pid else None
+            if name is not None:
+                await client.set(self._key("player-name", name_key(name.decode())), pid, nx=True)
 
     async def close(self) -> None:
         """Disconnect every pooled connection."""
@@ -288,15 +316,17 @@ class RedisStore:
 
     async def create_player(self, player: Player, password_hash: str, now: float) -> None:
         """Add a player; `Conflict` when the name is taken."""
-        keys = [self._key("player-name", player.name.casefold()), self._key("player", player.id)]
+        keys = [self._key("player-name", name_key(player.name)), self._key("player", player.id)]
         if not await self._run("create_player", keys, [player.id, player.name, password_hash, now]):
-            raise Conflict("that name is taken")
+            raise Conflict("that name, or one that looks like it, is taken")
 
     async def player_credentials(self, name: str) -> tuple[Player, str] | None:
-        """The player called `name` and their password hash."""
+        """The player called `name` and their password hash (see `lobby.names` for the lookup)."""
         client = self._client
+        keys = [self._key("player-name", legacy_name_key(name)), self._key("player-name", name_key(name))]
         with self._reachable():
-            pid = await client.get(self._key("player-name", name.casefold()))
+            exact, alike = await client.mget(keys)
+            pid = exact or alike
             if pid is None:
                 return None
             found = await client.hmget(self._key("player", pid.decode()), "name", "password_hash")

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lobby.errors import Conflict, NotFound
+from lobby.names import legacy_name_key, name_key
+from lobby.private_files import private_database
 from lobby.store.base import (
     GameServer,
     Player,
@@ -81,6 +83,12 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL
     );
     """,
+    # Names are unique by their look-alike key (lobby.names.name_key) instead of their casefold.
+    # Where two existing names share a key, the first registered takes it; the others keep their
+    # casefold as their key and still log in by their exact name.
+    """
+    UPDATE OR IGNORE players SET name_key = playlink_name_key(name);
+    """,
 )
 EventRow = tuple[int, str, str, str | None]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -99,6 +107,7 @@ def _server(row: tuple[Any, ...], members: tuple[Player, ...] = ()) -> GameServe
 
 def migrate(conn: sqlite3.Connection) -> None:
     """Bring the schema to `SCHEMA_VERSION`, refusing a database newer than this code."""
+    conn.create_function("playlink_name_key", 1, name_key, deterministic=True)
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise RuntimeError(f"database schema {version} is newer than this lobby ({SCHEMA_VERSION})")
@@ -123,7 +132,7 @@ class SqliteStore:
 
     async def open(self) -> None:
         """Open the connections and migrate the schema."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_database(self.path)
         await self._writer.start()
         await self._write(migrate)
         await self._reader.start()
@@ -144,25 +153,28 @@ class SqliteStore:
         await self._read(lambda c: c.execute("SELECT 1").fetchone())
 
     async def create_player(self, player: Player, password_hash: str, now: float) -> None:
-        """Add a player; `Conflict` when the name is taken."""
+        """Add a player; `Conflict` when the name, or one that looks like it, is taken."""
 
         def op(c: sqlite3.Connection) -> None:
             try:
                 c.execute(
                     "INSERT INTO players VALUES (?, ?, ?, ?, ?)",
-                    (player.id, player.name, player.name.casefold(), password_hash, now),
+                    (player.id, player.name, name_key(player.name), password_hash, now),
                 )
             except sqlite3.IntegrityError:
-                raise Conflict("that name is taken") from None
+                raise Conflict("that name, or one that looks like it, is taken") from None
 
         await self._write(op)
 
     async def player_credentials(self, name: str) -> tuple[Player, str] | None:
-        """The player called `name` and their password hash."""
+        """The player called `name` and their password hash (see `lobby.names` for the lookup)."""
+        exact, key = legacy_name_key(name), name_key(name)
 
         def op(c: sqlite3.Connection) -> tuple[Player, str] | None:
             row = c.execute(
-                "SELECT id, name, password_hash FROM players WHERE name_key = ?", (name.casefold(),)
+                "SELECT id, name, password_hash FROM players WHERE name_key IN (?, ?)"
+                " ORDER BY name_key = ? DESC LIMIT 1",
+                (exact, key, exact),
             ).fetchone()
             return (Player(row[0], row[1]), row[2]) if row else None
 

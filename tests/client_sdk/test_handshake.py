@@ -38,6 +38,8 @@ async def exchange(address: str, data: bytes) -> bytes:
         (b'{"v":1,"type":"hello","token":"a.b.c"}\nMORE', "bytes after the hello before the answer"),
         (b"x" * (MAX_LINE_BYTES + 10), "more than 16 KiB"),
         (b'{"v":1,"type":"hello"', "a connection that ends mid-line"),
+        (b"[" * 1400 + b"\n", "JSON nested 1,400 deep"),
+        (b'{"v":1,"type":"hello","token":"\\ud800"}\n', "a lone surrogate escape"),
     ],
 )
 async def test_a_game_server_answers_malformed_to_a_hello_with(
@@ -99,6 +101,10 @@ def test_the_hello_round_trips_and_a_refusal_becomes_the_reasons_exception() -> 
         decode_reply(b'{"ok":false,"reason":"server_full"}\n')
     with pytest.raises(Malformed):
         decode_hello(b'{"v":1,"type":"hello","token":"a.b.c"}')
+    with pytest.raises(Malformed):
+        decode_hello(b"[" * 1400 + b"\n")
+    with pytest.raises(HandshakeFailed):
+        decode_reply(b"[" * 1400 + b"\n")
     unknown = pytest.raises(HandshakeFailed)
     with unknown:
         decode_reply(b"not json\n")

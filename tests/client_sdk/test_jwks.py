@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+
 import httpx
 import pytest
 
-from client_sdk import JWKSCache, UnknownKey
+from client_sdk import JWKSCache, LobbyUnavailable, UnknownKey
 from client_sdk.jwks import max_age_of, usable_keys
 from tests.support.lobby import LobbyProcess
 
@@ -78,3 +82,31 @@ async def test_a_jwks_answer_that_is_not_a_key_set_keeps_the_keys_held(lobby: Lo
         with pytest.raises(Exception, match="not usable"):
             await jwks.refresh()
         assert jwks.kids == kids
+
+
+async def test_a_lobby_dripping_its_jwks_cannot_stretch_the_fetch_past_its_deadline() -> None:
+    """A local HTTP server sends the headers, then the body one byte every 100 ms (30 s in all)."""
+    body = b'{"keys": [' + b" " * 290 + b"]}"
+
+    async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+            writer.write(b"Content-Length: %d\r\n\r\n" % len(body))
+            for byte in body:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.1)
+        writer.close()
+
+    listener = await asyncio.start_server(drip, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        async with JWKSCache(f"http://127.0.0.1:{port}", timeout_s=1.0) as jwks:
+            started = time.monotonic()
+            with pytest.raises(LobbyUnavailable):
+                await jwks.key("any-kid")
+            waited = time.monotonic() - started
+    finally:
+        listener.close()
+    assert waited < 10, f"the 1 s fetch took {waited:.1f} s: the drip extended it"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import AsyncIterator
 
@@ -112,3 +113,20 @@ def test_the_replay_guard_forgets_expired_tokens_and_is_bounded() -> None:
     assert not guard.seen("a")
     guard.use("c", until=1100)
     assert len(guard) == 2
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("where", ["header", "claims"])
+async def test_a_deeply_nested_token_is_malformed_not_a_recursion_error(
+    offline: tuple[AsyncGameServer, Server, str], where: str
+) -> None:
+    sdk, _server, token = offline
+    head, body, sig = token.split(".")
+    nested = _b64(b"[" * 1400)
+    crafted = f"{nested}.{body}.{sig}" if where == "header" else f"{head}.{nested}.{sig}"
+    with pytest.raises(PlaylinkError) as caught:
+        await sdk.verify(crafted)
+    assert caught.value.reason == "malformed"

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from client_sdk.handshake import hello_blocking
 from launcher.ipc import deliver
 from launcher.urls import Join
 from tests.support.lobby import ADMIN_TOKEN, free_port, new_player
@@ -120,3 +121,28 @@ def test_sigterm_stops_the_servers_which_deregister_then_the_lobby(arena: Run) -
     log = arena.log.read_text()
     assert log.count('"DELETE /v1/servers/') == 2, log
     assert "Finished server process" in log
+
+
+def test_stopping_the_run_while_a_player_is_connected_reports_the_leave_without_a_traceback(
+    arena: Run,
+) -> None:
+    game = next(g for g in online_games(arena.url) if g["name"] == "Arena #1")
+    with httpx.Client(base_url=arena.url, timeout=10) as api:
+        player = new_player(api)
+        token = api.post(f"/v1/games/{game['id']}/join", headers=player.auth).json()["token"]
+    host, _, port = str(game["address"]).rpartition(":")
+    sock, admitted = hello_blocking(host, int(port), token)
+    try:
+        assert admitted.name == player.name
+        wait_until(lambda: f"{player.name} joined" in arena.log.read_text(), "the player to be admitted")
+        arena.process.send_signal(signal.SIGINT)  # Ctrl-C
+        assert arena.process.wait(30) == 0
+    finally:
+        sock.close()
+    log = arena.log.read_text()
+    assert "Traceback" not in log, log
+    assert "client has been closed" not in log, log
+    assert f"{player.name} left" in log, log
+    leave = log.find(f'"POST /v1/servers/{game["id"]}/leave 204')
+    deregister = log.find(f'"DELETE /v1/servers/{game["id"]} 204')
+    assert 0 <= leave < deregister, "the leave reached the lobby before the server deregistered"
