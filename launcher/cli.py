@@ -1,9 +1,10 @@
-"""The `launcher` command: `open -- URL` on every click (kept fast), and install/uninstall/status.
+"""The `launcher` command: `open -- URL` and `native-host` on every click (kept fast), and the rest.
 
+`launcher native-host SCHEME` is the browser extension's way in (see `launcher.nativehost`).
 `launcher open` exits 0 when the client took the join, 2 when the URL is refused, 3 when no client
 could be reached or started, and 1 on a local problem (a broken config); it always prints exactly
-one line on stderr when it fails, with any token redacted. Only `open` is on the critical path, so
-`argparse` and the platform modules are imported only by the other commands.
+one line on stderr when it fails, with any token redacted. Only `open` and `native-host` are on the
+critical path, so `argparse` and the platform modules are imported only by the other commands.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ USAGE = (
     "       launcher uninstall SCHEME\n"
     "       launcher status [SCHEME]\n"
     "       launcher open -- URL\n"
+    "       launcher native-host SCHEME [BROWSER_ARG ...]\n"
     "       launcher bundle windows --embed EMBEDDABLE_CPYTHON --out DIR | bundle linux --out FILE.pyz\n"
 )
 
@@ -30,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["open"]:
         return open_url_command(args[1:])
+    if args[:1] == ["native-host"]:
+        return native_host_command(args[1:])
     try:
         return _admin(args)
     except LauncherError as exc:
@@ -43,20 +47,46 @@ def open_url_command(args: list[str]) -> int:
     return open_url(args[1])
 
 
+def native_host_command(args: list[str]) -> int:
+    """`launcher native-host SCHEME [BROWSER_ARG ...]`: serve the browser's messages on stdin/stdout.
+
+    The browser appends its own arguments (the calling extension's origin or id, a window handle);
+    they are not trusted for anything, since the extension puts the page's origin in each message.
+    """
+    from launcher import nativehost, urls
+
+    try:
+        scheme = urls.check_scheme(args[0]) if args else ""
+    except URLRefused as exc:
+        return _fail(exc)
+    if not scheme:
+        return _fail(URLRefused("launcher native-host takes the game's scheme"))
+    return nativehost.serve(scheme, sys.stdin.buffer, sys.stdout.buffer)
+
+
+def launch(url: str, scheme: str | None = None, origin: str | None = None) -> None:
+    """Validate `url` (of `scheme`, from a page of `origin` when an extension sent it) and hand it off."""
+    from launcher import config, handoff, urls
+
+    scheme = scheme or urls.scheme_of(url)
+    try:
+        settings = config.load(scheme)
+    except ConfigError as exc:
+        if exc.reason != "not_found":
+            raise
+        raise URLRefused(f"no game is installed for {scheme}:// URLs", "not_configured") from None
+    if origin is not None:
+        from launcher.nativehost import check_origin
+
+        check_origin(origin, settings.trusted_lobbies)
+    join = urls.parse_launch_url(url, scheme, settings.trusted_lobbies)
+    handoff.hand_off(join, settings)
+
+
 def open_url(url: str) -> int:
     """Parse `url`, hand its join to the game client, and return the exit code."""
     try:
-        from launcher import config, handoff, urls
-
-        scheme = urls.scheme_of(url)
-        try:
-            settings = config.load(scheme)
-        except ConfigError as exc:
-            if exc.reason != "not_found":
-                raise
-            raise URLRefused(f"no game is installed for {scheme}:// URLs", "not_configured") from None
-        join = urls.parse_launch_url(url, scheme, settings.trusted_lobbies)
-        handoff.hand_off(join, settings)
+        launch(url)
     except LauncherError as exc:
         return _fail(exc)
     except Exception as exc:

@@ -37,5 +37,6 @@ def test_non_json_is_a_value_error_in_a_process_that_never_imported_json() -> No
         "        continue\n"
         "    raise SystemExit('accepted ' + text)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False)
+    command = [sys.executable, "-c", code]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
     assert (done.returncode, done.stderr) == (0, "")
