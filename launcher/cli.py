@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import sys
 
-from launcher.errors import ConfigError, LauncherError, URLRefused
+from launcher.errors import ConfigError, LauncherError, PlatformError, URLRefused
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_REFUSED = 2
 EXIT_NO_CLIENT = 3
 USAGE = (
-    "usage: launcher install SCHEME --lobby URL [--lobby URL ...] -- CLIENT_COMMAND [ARG ...]\n"
+    "usage: launcher install SCHEME --lobby URL [--lobby URL ...] [--extension-id ID ...] -- CLIENT_COMMAND\n"
     "       launcher uninstall SCHEME\n"
     "       launcher status [SCHEME]\n"
     "       launcher open -- URL\n"
@@ -111,7 +111,8 @@ def _admin(args: list[str]) -> int:
     if parsed.action == "install":
         if not dashes or not command:
             raise ConfigError("install needs the client command after --, e.g. -- /usr/bin/game")
-        return _install(parsed.scheme, parsed.lobby, command, parsed.start_wait, parsed.reply_timeout)
+        timeouts = (parsed.start_wait, parsed.reply_timeout)
+        return _install(parsed.scheme, parsed.lobby, command, timeouts, parsed.extension_id)
     if dashes:
         raise ConfigError(f"{parsed.action} takes no arguments after --")
     if parsed.action == "bundle":
@@ -142,6 +143,10 @@ def _parser() -> object:
     install.add_argument("--lobby", action="append", required=True, help="a trusted lobby URL")
     install.add_argument("--start-wait", type=float, default=CLIENT_START_WAIT_S, metavar="S")
     install.add_argument("--reply-timeout", type=float, default=REPLY_TIMEOUT_S, metavar="S")
+    install.add_argument(
+        "--extension-id", action="append", default=[], metavar="ID",
+        help="the game's browser extension, allowed to reach the launcher as a native host",
+    )  # fmt: skip
     actions.add_parser("uninstall", help="unregister SCHEME").add_argument("scheme")
     bundle = actions.add_parser("bundle", help="build a launcher a game ships to players")
     bundle.add_argument("target", choices=("windows", "linux"))
@@ -154,20 +159,34 @@ def _parser() -> object:
 
 
 def _install(
-    scheme: str, lobbies: list[str], command: list[str], start_wait_s: float, reply_timeout_s: float
+    scheme: str,
+    lobbies: list[str],
+    command: list[str],
+    timeouts: tuple[float, float],
+    extension_ids: list[str],
 ) -> int:
-    """Write the config and register the scheme with the operating system."""
-    from launcher import config, platforms
+    """Write the config, register the scheme, and register the native host for `extension_ids`."""
+    from launcher import config, hostmanifest, platforms
 
     platforms.check_installable_scheme(scheme)
+    extension_ids = [hostmanifest.check_extension_id(value) for value in extension_ids]
     resolved = [platforms.resolve_client(command[0]), *command[1:]]
-    settings = config.Config(scheme, lobbies, resolved, start_wait_s, reply_timeout_s)
+    settings = config.Config(scheme, lobbies, resolved, *timeouts)
     platform = platforms.current()
     platform.check_client_command(resolved)
     platform.check_scheme(scheme)
+    if extension_ids and not platform.hosts_supported:
+        message = f"no browser extension host registration on {platform.name} yet"
+        raise PlatformError(message, "unsupported")
     path = config.save(settings)
-    location = platform.register(scheme, platforms.launcher_command())
+    launcher = platforms.launcher_command()
+    location = platform.register(scheme, launcher)
     print(f"installed {scheme}:// -> {location}; config {path}")
+    if extension_ids:
+        for manifest in platform.register_host(scheme, launcher, extension_ids):
+            print(f"native host for the browser extension: {manifest}")
+    else:
+        platform.unregister_host(scheme)
     return EXIT_OK
 
 
@@ -189,7 +208,9 @@ def _uninstall(scheme: str) -> int:
     """Unregister the scheme (only what carries our marker) and remove its config."""
     from launcher import config, platforms
 
-    removed = platforms.current().unregister(scheme)
+    platform = platforms.current()
+    removed = platform.unregister(scheme)
+    removed = platform.unregister_host(scheme) or removed
     removed = config.remove(scheme) or removed
     print(f"uninstalled {scheme}://" if removed else f"nothing to uninstall for {scheme}://")
     return EXIT_OK
@@ -212,5 +233,8 @@ def _status(scheme: str | None) -> int:
     for name in schemes:
         state = platform.status(name)
         print(state.describe())
+        hosts = platform.host_status(name)
+        shown = ", ".join(hosts) if hosts else "not registered"
+        print(f"{name}: browser extension native host: {shown}")
         code = code if state.is_default else EXIT_ERROR
     return code

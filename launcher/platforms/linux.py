@@ -6,6 +6,11 @@ and ending in `open -- %u`, and the key `X-Playlink-Launcher` as the marker unin
 When an argument of the launcher command would break in a naive `Exec=` splitter (a space in a
 venv's path, a quote...), `Exec=` runs a marked `/bin/sh` stub, `$XDG_DATA_HOME/playlink/open-<scheme>`,
 that `exec`s the command.
+
+The browser extension's native host (see `launcher.hostmanifest`) is registered per user for
+Chromium (`$XDG_CONFIG_HOME/chromium/NativeMessagingHosts/`) and Google Chrome
+(`$XDG_CONFIG_HOME/google-chrome/NativeMessagingHosts/`); its manifest's `path` is a marked `/bin/sh`
+stub, `$XDG_DATA_HOME/playlink/native-host-<scheme>`, since a manifest allows no arguments.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 
+from launcher import hostmanifest
 from launcher.errors import PlatformError
 from launcher.platforms import MARKER, Platform, Registration, check_socket_path, stub
 
@@ -57,6 +63,7 @@ class LinuxPlatform(Platform):
     """Registers scheme handlers the freedesktop.org way, for this user only."""
 
     name = "linux"
+    hosts_supported = True
 
     def __init__(self, data_home: str | None = None, config_home: str | None = None) -> None:
         home = os.path.expanduser("~")
@@ -111,6 +118,44 @@ class LinuxPlatform(Platform):
         installed = os.path.isfile(path) and _has_marker(path)
         default = self._tool("xdg-mime", "query", "default", f"x-scheme-handler/{scheme}")
         return Registration(scheme, installed, installed and default == self.desktop_id(scheme), path)
+
+    def host_folders(self) -> list[str]:
+        """Return the per-user native messaging host folders of the Chromium-family browsers."""
+        return [
+            os.path.join(self.config_home, "chromium", "NativeMessagingHosts"),
+            os.path.join(self.config_home, "google-chrome", "NativeMessagingHosts"),
+        ]
+
+    def host_wrapper_path(self, scheme: str) -> str:
+        """Return the path of the stub a host manifest names for `scheme`."""
+        return os.path.join(self.data_home, "playlink", f"native-host-{scheme}")
+
+    def register_host(self, scheme: str, command: list[str], extension_ids: list[str]) -> list[str]:
+        """Write the host's stub and its manifest for each browser, allowing only `extension_ids`."""
+        path = self.host_wrapper_path(scheme)
+        if os.path.lexists(path) and not stub.has_marker(path, MARKER):
+            raise PlatformError(f"{path} exists and is not ours; refusing to overwrite it")
+        comment = f"Playlink native messaging host for {scheme}:// (generated)"
+        content = stub.sh_stub([*command, "native-host", scheme], comment=comment, marker=MARKER)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        manifests = hostmanifest.write_all(self.host_folders(), scheme, path, extension_ids)
+        stub.write_stub(path, content)
+        return manifests
+
+    def unregister_host(self, scheme: str) -> bool:
+        """Delete our manifests and stub of `scheme`'s native host."""
+        removed = hostmanifest.remove_all(self.host_folders(), scheme)
+        path = self.host_wrapper_path(scheme)
+        if os.path.isfile(path) and stub.has_marker(path, MARKER):
+            os.unlink(path)
+            removed = True
+        return removed
+
+    def host_status(self, scheme: str) -> list[str]:
+        """Return our manifests of `scheme` whose stub exists."""
+        if not stub.has_marker(self.host_wrapper_path(scheme), MARKER):
+            return []
+        return hostmanifest.found(self.host_folders(), scheme)
 
     def _runnable(self, scheme: str, command: list[str]) -> list[str]:
         """Return `command`, or a stub running it when an `Exec=` splitter could break an argument."""
