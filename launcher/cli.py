@@ -23,6 +23,7 @@ USAGE = (
     "       launcher status [SCHEME]\n"
     "       launcher open -- URL\n"
     "       launcher native-host SCHEME [BROWSER_ARG ...]\n"
+    "       launcher extension SCHEME --out DIR [--key PEM] [--lobby URL ...]\n"
     "       launcher bundle windows --embed EMBEDDABLE_CPYTHON --out DIR | bundle linux --out FILE.pyz\n"
 )
 
@@ -119,6 +120,8 @@ def _admin(args: list[str]) -> int:
         return _bundle(parsed.target, parsed.out, parsed.embed)
     if parsed.action == "uninstall":
         return _uninstall(parsed.scheme)
+    if parsed.action == "extension":
+        return _extension(parsed.scheme, parsed.out, parsed.key, parsed.lobby)
     return _status(parsed.scheme)
 
 
@@ -148,6 +151,11 @@ def _parser() -> object:
         help="the game's browser extension, allowed to reach the launcher as a native host",
     )  # fmt: skip
     actions.add_parser("uninstall", help="unregister SCHEME").add_argument("scheme")
+    extension = actions.add_parser("extension", help="write the game's browser extension")
+    extension.add_argument("scheme")
+    extension.add_argument("--out", required=True, help="the folder to write the unpacked extension to")
+    extension.add_argument("--key", help="the publisher's RSA private key (PEM); else one kept per scheme")
+    extension.add_argument("--lobby", action="append", help="a trusted lobby URL (default: the config's)")
     bundle = actions.add_parser("bundle", help="build a launcher a game ships to players")
     bundle.add_argument("target", choices=("windows", "linux"))
     bundle.add_argument("--out", required=True, help="the folder (windows) or .pyz file (linux) to write")
@@ -201,6 +209,16 @@ def _bundle(target: str, out: str, embed: str | None) -> int:
     else:
         built = bundle.build_linux(out)
     print(f"built {built}")
+    return EXIT_OK
+
+
+def _extension(scheme: str, out: str, key: str | None, lobbies: list[str] | None) -> int:
+    """Write the game's browser extension and print its id."""
+    from launcher import extension
+
+    identifier = extension.build(scheme, out, key, lobbies)
+    print(f"wrote the extension for {scheme}:// to {out}; extension id {identifier}")
+    print(f"players' installs add: --extension-id {identifier}")
     return EXIT_OK
 
 

@@ -119,4 +119,3 @@ def test_an_extension_id_is_the_sha256_of_the_key_mapped_to_a_to_p() -> None:
     digest = hashlib.sha256(der).hexdigest()[:32]
     assert extension_id(der) == digest.translate(str.maketrans("0123456789abcdef", "abcdefghijklmnop"))
     assert check_extension_id(extension_id(der)) == extension_id(der)
-
