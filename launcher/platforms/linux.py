@@ -18,9 +18,9 @@ from __future__ import annotations
 import os
 import shutil
 
-from launcher import hostmanifest
 from launcher.errors import PlatformError
 from launcher.platforms import MARKER, Platform, Registration, check_socket_path, stub
+from launcher.platforms.stubhost import StubHosts
 
 MARKER_KEY = "X-Playlink-Launcher"
 TOOL_TIMEOUT_S = 30.0
@@ -59,11 +59,10 @@ def desktop_entry(scheme: str, command: list[str]) -> str:
     )
 
 
-class LinuxPlatform(Platform):
+class LinuxPlatform(StubHosts, Platform):
     """Registers scheme handlers the freedesktop.org way, for this user only."""
 
     name = "linux"
-    hosts_supported = True
 
     def __init__(self, data_home: str | None = None, config_home: str | None = None) -> None:
         home = os.path.expanduser("~")
@@ -129,33 +128,6 @@ class LinuxPlatform(Platform):
     def host_wrapper_path(self, scheme: str) -> str:
         """Return the path of the stub a host manifest names for `scheme`."""
         return os.path.join(self.data_home, "playlink", f"native-host-{scheme}")
-
-    def register_host(self, scheme: str, command: list[str], extension_ids: list[str]) -> list[str]:
-        """Write the host's stub and its manifest for each browser, allowing only `extension_ids`."""
-        path = self.host_wrapper_path(scheme)
-        if os.path.lexists(path) and not stub.has_marker(path, MARKER):
-            raise PlatformError(f"{path} exists and is not ours; refusing to overwrite it")
-        comment = f"Playlink native messaging host for {scheme}:// (generated)"
-        content = stub.sh_stub([*command, "native-host", scheme], comment=comment, marker=MARKER)
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        manifests = hostmanifest.write_all(self.host_folders(), scheme, path, extension_ids)
-        stub.write_stub(path, content)
-        return manifests
-
-    def unregister_host(self, scheme: str) -> bool:
-        """Delete our manifests and stub of `scheme`'s native host."""
-        removed = hostmanifest.remove_all(self.host_folders(), scheme)
-        path = self.host_wrapper_path(scheme)
-        if os.path.isfile(path) and stub.has_marker(path, MARKER):
-            os.unlink(path)
-            removed = True
-        return removed
-
-    def host_status(self, scheme: str) -> list[str]:
-        """Return our manifests of `scheme` whose stub exists."""
-        if not stub.has_marker(self.host_wrapper_path(scheme), MARKER):
-            return []
-        return hostmanifest.found(self.host_folders(), scheme)
 
     def _runnable(self, scheme: str, command: list[str]) -> list[str]:
         """Return `command`, or a stub running it when an `Exec=` splitter could break an argument."""
