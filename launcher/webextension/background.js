@@ -47,9 +47,9 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   chrome.runtime.sendNativeMessage(SETTINGS.host, request, (reply) => {
     const failure = chrome.runtime.lastError;
     if (failure) {
-      const text = String(failure.message || "");
-      const reason = /not found|forbidden/i.test(text) ? "no_host" : "host_error";
-      sendResponse(refusal(reason, text.slice(0, 1000)));
+      const text = String(failure.message || "").slice(0, 1000);
+      const missing = /not found|forbidden/i.test(text);
+      sendResponse(missing ? refusal("no_host", text) : refusal("host_error", text));
       return;
     }
     sendResponse(answer(reply));
