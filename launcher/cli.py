@@ -62,6 +62,8 @@ def native_host_command(args: list[str]) -> int:
         return _fail(exc)
     if not scheme:
         return _fail(URLRefused("launcher native-host takes the game's scheme"))
+    if sys.stdin is None or sys.stdout is None:  # started without stdio: not by a browser
+        return _fail(URLRefused("launcher native-host talks to a browser over stdin and stdout"))
     return nativehost.serve(scheme, sys.stdin.buffer, sys.stdout.buffer)
 
 

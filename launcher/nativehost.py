@@ -15,6 +15,7 @@ the URL parsed, trusted and handed off by the very code `launcher open` runs.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from launcher import fastjson
@@ -40,11 +41,18 @@ def serve(scheme: str, stdin: BinaryIO, stdout: BinaryIO) -> int:
         try:
             body = read_message(stdin)
         except MessageRefused as exc:
-            write_message(stdout, encode_reply(exc))
+            try:
+                write_message(stdout, encode_reply(exc))
+            except OSError:
+                _detach(stdout)
             return EXIT_FRAMING
         if body is None:
             return EXIT_OK
-        write_message(stdout, answer(scheme, body))
+        try:
+            write_message(stdout, answer(scheme, body))
+        except OSError:  # the browser closed the port before the answer: nobody is left to tell
+            _detach(stdout)
+            return EXIT_OK
 
 
 def read_message(stream: BinaryIO) -> bytes | None:
@@ -136,3 +144,14 @@ def _read_exact(stream: BinaryIO, count: int) -> bytes:
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)
+
+
+def _detach(stream: BinaryIO) -> None:
+    """Point a stream whose reader is gone at the null device, so that exiting cannot fail on it."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)

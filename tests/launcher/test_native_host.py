@@ -238,3 +238,30 @@ def test_the_host_path_imports_neither_json_socket_argparse_nor_subprocess(insta
     lines = done.stderr.decode().splitlines()
     imported = {line.rsplit("|", 1)[-1].strip() for line in lines if "|" in line}
     assert imported.isdisjoint({"json", "socket", "argparse", "subprocess", "asyncio"})
+
+
+def test_a_browser_that_leaves_before_the_answer_gets_no_traceback_and_nothing_breaks(
+    installed: World,
+) -> None:
+    installed.start_client()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "launcher", "native-host", SCHEME, CALLER],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=installed.env,
+    )  # fmt: skip
+    process.stdout.close()  # type: ignore[union-attr]
+    _, stderr = process.communicate(join_message(), timeout=30)
+    assert (process.returncode, stderr) == (0, b"")
+    installed.wait_for(lambda: installed.joins() == [{"lobby": LOBBY, "token": TOKEN}], "the join")
+
+
+def test_started_without_stdio_the_host_says_why_in_one_line(installed: World) -> None:
+    import os
+
+    done = subprocess.run(
+        [sys.executable, "-m", "launcher", "native-host", SCHEME],
+        env=installed.env, capture_output=True, text=True, timeout=30, check=False,
+        preexec_fn=lambda: os.close(0),
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("launcher: ")
