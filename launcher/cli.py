@@ -188,6 +188,8 @@ def _install(
     if extension_ids and not platform.hosts_supported:
         message = f"no browser extension host registration on {platform.name} yet"
         raise PlatformError(message, "unsupported")
+    if extension_ids:
+        platform.check_host_free(scheme)
     path = config.save(settings)
     launcher = platforms.launcher_command()
     location = platform.register(scheme, launcher)

@@ -84,10 +84,8 @@ def is_ours(path: str, scheme: str) -> bool:
 def write_all(directories: list[str], scheme: str, wrapper: str, extension_ids: list[str]) -> list[str]:
     """Write `scheme`'s manifest into every folder, refusing to overwrite a file that is not ours."""
     text = chromium_manifest(scheme, wrapper, extension_ids)
+    check_free(directories, scheme)
     paths = [manifest_path(directory, scheme) for directory in directories]
-    for path in paths:
-        if os.path.lexists(path) and not is_ours(path, scheme):
-            raise PlatformError(f"{path} exists and is not ours; refusing to overwrite it")
     for path in paths:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         temp = f"{path}.{os.getpid()}.tmp"
@@ -95,6 +93,13 @@ def write_all(directories: list[str], scheme: str, wrapper: str, extension_ids: 
             handle.write(text)
         os.replace(temp, path)
     return paths
+
+
+def check_free(directories: list[str], scheme: str) -> None:
+    """Refuse when a manifest of `scheme` in one of `directories` exists and is not ours."""
+    for path in [manifest_path(directory, scheme) for directory in directories]:
+        if os.path.lexists(path) and not is_ours(path, scheme):
+            raise PlatformError(f"{path} exists and is not ours; refusing to overwrite it")
 
 
 def remove_all(directories: list[str], scheme: str) -> bool:

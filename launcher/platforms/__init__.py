@@ -61,6 +61,9 @@ class Platform:
         """Register `command native-host SCHEME` as the browsers' native host for `extension_ids`."""
         raise PlatformError(f"no browser extension host registration on {self.name}", "unsupported")
 
+    def check_host_free(self, scheme: str) -> None:
+        """Refuse before anything is written when a native host file or key of `scheme` is not ours."""
+
     def unregister_host(self, scheme: str) -> bool:
         """Remove our native host registration of `scheme`, if any; return whether one was removed."""
         return False

@@ -27,11 +27,17 @@ class StubHosts:
         """Return the path of the stub a host manifest names for `scheme`."""
         raise NotImplementedError
 
-    def register_host(self, scheme: str, command: list[str], extension_ids: list[str]) -> list[str]:
-        """Write the host's stub and its manifest for each browser, allowing only `extension_ids`."""
+    def check_host_free(self, scheme: str) -> None:
+        """Refuse when the stub or a manifest of `scheme` exists and is not ours."""
         path = self.host_wrapper_path(scheme)
         if os.path.lexists(path) and not stub.has_marker(path, MARKER):
             raise PlatformError(f"{path} exists and is not ours; refusing to overwrite it")
+        hostmanifest.check_free(self.host_folders(), scheme)
+
+    def register_host(self, scheme: str, command: list[str], extension_ids: list[str]) -> list[str]:
+        """Write the host's stub and its manifest for each browser, allowing only `extension_ids`."""
+        self.check_host_free(scheme)
+        path = self.host_wrapper_path(scheme)
         comment = f"Playlink native messaging host for {scheme}:// (generated)"
         content = stub.sh_stub([*command, "native-host", scheme], comment=comment, marker=MARKER)
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)

@@ -75,15 +75,22 @@ class WindowsPlatform(Platform):
             host_dir = os.path.join(config_dir(), HOST_FOLDER)
         self.host_dir = host_dir
 
-    def register_host(self, scheme: str, command: list[str], extension_ids: list[str]) -> list[str]:
-        """Write the batch file and the manifest, and point each browser's key at the manifest."""
-        reg, keys = self.reg, [f"{root}\\{hostmanifest.host_name(scheme)}" for root in HOST_KEYS]
-        for key in keys:
-            if self._exists(reg.HKEY_CURRENT_USER, key) and not self._host_ours(key):  # type: ignore[attr-defined]
+    def check_host_free(self, scheme: str) -> None:
+        """Refuse when a browser's host key, the manifest or the batch file of `scheme` is not ours."""
+        for root in HOST_KEYS:
+            key = f"{root}\\{hostmanifest.host_name(scheme)}"
+            if self._exists(self.reg.HKEY_CURRENT_USER, key) and not self._host_ours(key):  # type: ignore[attr-defined]
                 raise PlatformError(f"HKCU\\{key} exists and is not ours; refusing to overwrite it")
         wrapper = self._wrapper(scheme)
         if os.path.lexists(wrapper) and not _batch_ours(wrapper):
             raise PlatformError(f"{wrapper} exists and is not ours; refusing to overwrite it")
+        hostmanifest.check_free([self.host_dir], scheme)
+
+    def register_host(self, scheme: str, command: list[str], extension_ids: list[str]) -> list[str]:
+        """Write the batch file and the manifest, and point each browser's key at the manifest."""
+        self.check_host_free(scheme)
+        reg, keys = self.reg, [f"{root}\\{hostmanifest.host_name(scheme)}" for root in HOST_KEYS]
+        wrapper = self._wrapper(scheme)
         text = batch_file(command, scheme)
         [manifest] = hostmanifest.write_all([self.host_dir], scheme, wrapper, extension_ids)
         with open(wrapper, "w", encoding="utf-8", newline="") as handle:

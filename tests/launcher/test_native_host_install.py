@@ -101,6 +101,8 @@ def test_a_manifest_that_is_not_ours_is_neither_overwritten_nor_removed(world: W
     done = install(world, "--extension-id", EXTENSION)
     assert done.returncode == 1
     assert "is not ours" in done.stderr
+    assert not os.path.exists(config.config_path(SCHEME))
+    assert not (world.home / ".local" / "share" / "applications" / f"playlink-{SCHEME}.desktop").exists()
     world.launcher("uninstall", SCHEME)
     assert foreign.read_text() == '{"name": "io.playlink.arena", "description": "someone else"}'
 

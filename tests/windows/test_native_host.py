@@ -97,5 +97,6 @@ def test_a_foreign_chrome_host_key_is_neither_replaced_nor_removed(win: WinWorld
     )
     assert done.returncode == 1
     assert "not ours" in done.stderr
+    assert not (win.config_dir / f"{SCHEME}.json").exists()
     win.launcher("uninstall", SCHEME)
     assert keys(win)[ROOTS[0]] == {"": "C:\\Other\\host.json"}
