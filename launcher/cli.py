@@ -1,26 +1,29 @@
-"""The `launcher` command: `open -- URL` on every click (kept fast), and install/uninstall/status.
+"""The `launcher` command: `open -- URL` and `native-host` on every click (kept fast), and the rest.
 
+`launcher native-host SCHEME` is the browser extension's way in (see `launcher.nativehost`).
 `launcher open` exits 0 when the client took the join, 2 when the URL is refused, 3 when no client
 could be reached or started, and 1 on a local problem (a broken config); it always prints exactly
-one line on stderr when it fails, with any token redacted. Only `open` is on the critical path, so
-`argparse` and the platform modules are imported only by the other commands.
+one line on stderr when it fails, with any token redacted. Only `open` and `native-host` are on the
+critical path, so `argparse` and the platform modules are imported only by the other commands.
 """
 
 from __future__ import annotations
 
 import sys
 
-from launcher.errors import ConfigError, LauncherError, URLRefused
+from launcher.errors import ConfigError, LauncherError, PlatformError, URLRefused
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_REFUSED = 2
 EXIT_NO_CLIENT = 3
 USAGE = (
-    "usage: launcher install SCHEME --lobby URL [--lobby URL ...] -- CLIENT_COMMAND [ARG ...]\n"
+    "usage: launcher install SCHEME --lobby URL [--lobby URL ...] [--extension-id ID ...] -- CLIENT_COMMAND\n"
     "       launcher uninstall SCHEME\n"
     "       launcher status [SCHEME]\n"
     "       launcher open -- URL\n"
+    "       launcher native-host SCHEME [BROWSER_ARG ...]\n"
+    "       launcher extension SCHEME --out DIR [--key PEM] [--lobby URL ...]\n"
     "       launcher bundle windows --embed EMBEDDABLE_CPYTHON --out DIR | bundle linux --out FILE.pyz\n"
 )
 
@@ -30,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["open"]:
         return open_url_command(args[1:])
+    if args[:1] == ["native-host"]:
+        return native_host_command(args[1:])
     try:
         return _admin(args)
     except LauncherError as exc:
@@ -43,20 +48,48 @@ def open_url_command(args: list[str]) -> int:
     return open_url(args[1])
 
 
+def native_host_command(args: list[str]) -> int:
+    """`launcher native-host SCHEME [BROWSER_ARG ...]`: serve the browser's messages on stdin/stdout.
+
+    The browser appends its own arguments (the calling extension's origin or id, a window handle);
+    they are not trusted for anything, since the extension puts the page's origin in each message.
+    """
+    from launcher import nativehost, urls
+
+    try:
+        scheme = urls.check_scheme(args[0]) if args else ""
+    except URLRefused as exc:
+        return _fail(exc)
+    if not scheme:
+        return _fail(URLRefused("launcher native-host takes the game's scheme"))
+    if sys.stdin is None or sys.stdout is None:  # started without stdio: not by a browser
+        return _fail(URLRefused("launcher native-host talks to a browser over stdin and stdout"))
+    return nativehost.serve(scheme, sys.stdin.buffer, sys.stdout.buffer)
+
+
+def launch(url: str, scheme: str | None = None, origin: str | None = None) -> None:
+    """Validate `url` (of `scheme`, from a page of `origin` when an extension sent it) and hand it off."""
+    from launcher import config, handoff, urls
+
+    scheme = scheme or urls.scheme_of(url)
+    try:
+        settings = config.load(scheme)
+    except ConfigError as exc:
+        if exc.reason != "not_found":
+            raise
+        raise URLRefused(f"no game is installed for {scheme}:// URLs", "not_configured") from None
+    if origin is not None:
+        from launcher.nativehost import check_origin
+
+        check_origin(origin, settings.trusted_lobbies)
+    join = urls.parse_launch_url(url, scheme, settings.trusted_lobbies)
+    handoff.hand_off(join, settings)
+
+
 def open_url(url: str) -> int:
     """Parse `url`, hand its join to the game client, and return the exit code."""
     try:
-        from launcher import config, handoff, urls
-
-        scheme = urls.scheme_of(url)
-        try:
-            settings = config.load(scheme)
-        except ConfigError as exc:
-            if exc.reason != "not_found":
-                raise
-            raise URLRefused(f"no game is installed for {scheme}:// URLs", "not_configured") from None
-        join = urls.parse_launch_url(url, scheme, settings.trusted_lobbies)
-        handoff.hand_off(join, settings)
+        launch(url)
     except LauncherError as exc:
         return _fail(exc)
     except Exception as exc:
@@ -81,13 +114,16 @@ def _admin(args: list[str]) -> int:
     if parsed.action == "install":
         if not dashes or not command:
             raise ConfigError("install needs the client command after --, e.g. -- /usr/bin/game")
-        return _install(parsed.scheme, parsed.lobby, command, parsed.start_wait, parsed.reply_timeout)
+        timeouts = (parsed.start_wait, parsed.reply_timeout)
+        return _install(parsed.scheme, parsed.lobby, command, timeouts, parsed.extension_id)
     if dashes:
         raise ConfigError(f"{parsed.action} takes no arguments after --")
     if parsed.action == "bundle":
         return _bundle(parsed.target, parsed.out, parsed.embed)
     if parsed.action == "uninstall":
         return _uninstall(parsed.scheme)
+    if parsed.action == "extension":
+        return _extension(parsed.scheme, parsed.out, parsed.key, parsed.lobby)
     return _status(parsed.scheme)
 
 
@@ -112,7 +148,16 @@ def _parser() -> object:
     install.add_argument("--lobby", action="append", required=True, help="a trusted lobby URL")
     install.add_argument("--start-wait", type=float, default=CLIENT_START_WAIT_S, metavar="S")
     install.add_argument("--reply-timeout", type=float, default=REPLY_TIMEOUT_S, metavar="S")
+    install.add_argument(
+        "--extension-id", action="append", default=[], metavar="ID",
+        help="the game's browser extension, allowed to reach the launcher as a native host",
+    )  # fmt: skip
     actions.add_parser("uninstall", help="unregister SCHEME").add_argument("scheme")
+    extension = actions.add_parser("extension", help="write the game's browser extension")
+    extension.add_argument("scheme")
+    extension.add_argument("--out", required=True, help="the folder to write the unpacked extension to")
+    extension.add_argument("--key", help="the publisher's RSA private key (PEM); else one kept per scheme")
+    extension.add_argument("--lobby", action="append", help="a trusted lobby URL (default: the config's)")
     bundle = actions.add_parser("bundle", help="build a launcher a game ships to players")
     bundle.add_argument("target", choices=("windows", "linux"))
     bundle.add_argument("--out", required=True, help="the folder (windows) or .pyz file (linux) to write")
@@ -124,20 +169,36 @@ def _parser() -> object:
 
 
 def _install(
-    scheme: str, lobbies: list[str], command: list[str], start_wait_s: float, reply_timeout_s: float
+    scheme: str,
+    lobbies: list[str],
+    command: list[str],
+    timeouts: tuple[float, float],
+    extension_ids: list[str],
 ) -> int:
-    """Write the config and register the scheme with the operating system."""
-    from launcher import config, platforms
+    """Write the config, register the scheme, and register the native host for `extension_ids`."""
+    from launcher import config, hostmanifest, platforms
 
     platforms.check_installable_scheme(scheme)
+    extension_ids = [hostmanifest.check_extension_id(value) for value in extension_ids]
     resolved = [platforms.resolve_client(command[0]), *command[1:]]
-    settings = config.Config(scheme, lobbies, resolved, start_wait_s, reply_timeout_s)
+    settings = config.Config(scheme, lobbies, resolved, *timeouts)
     platform = platforms.current()
     platform.check_client_command(resolved)
     platform.check_scheme(scheme)
+    if extension_ids and not platform.hosts_supported:
+        message = f"no browser extension host registration on {platform.name} yet"
+        raise PlatformError(message, "unsupported")
+    if extension_ids:
+        platform.check_host_free(scheme)
     path = config.save(settings)
-    location = platform.register(scheme, platforms.launcher_command())
+    launcher = platforms.launcher_command()
+    location = platform.register(scheme, launcher)
     print(f"installed {scheme}:// -> {location}; config {path}")
+    if extension_ids:
+        for manifest in platform.register_host(scheme, launcher, extension_ids):
+            print(f"native host for the browser extension: {manifest}")
+    else:
+        platform.unregister_host(scheme)
     return EXIT_OK
 
 
@@ -155,11 +216,23 @@ def _bundle(target: str, out: str, embed: str | None) -> int:
     return EXIT_OK
 
 
+def _extension(scheme: str, out: str, key: str | None, lobbies: list[str] | None) -> int:
+    """Write the game's browser extension and print its id."""
+    from launcher import extension
+
+    identifier = extension.build(scheme, out, key, lobbies)
+    print(f"wrote the extension for {scheme}:// to {out}; extension id {identifier}")
+    print(f"players' installs add: --extension-id {identifier}")
+    return EXIT_OK
+
+
 def _uninstall(scheme: str) -> int:
     """Unregister the scheme (only what carries our marker) and remove its config."""
     from launcher import config, platforms
 
-    removed = platforms.current().unregister(scheme)
+    platform = platforms.current()
+    removed = platform.unregister(scheme)
+    removed = platform.unregister_host(scheme) or removed
     removed = config.remove(scheme) or removed
     print(f"uninstalled {scheme}://" if removed else f"nothing to uninstall for {scheme}://")
     return EXIT_OK
@@ -182,5 +255,8 @@ def _status(scheme: str | None) -> int:
     for name in schemes:
         state = platform.status(name)
         print(state.describe())
+        hosts = platform.host_status(name)
+        shown = ", ".join(hosts) if hosts else "not registered"
+        print(f"{name}: browser extension native host: {shown}")
         code = code if state.is_default else EXIT_ERROR
     return code

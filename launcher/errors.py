@@ -2,6 +2,7 @@
 
     LauncherError                      reason            exit code of `launcher open`
     ├── URLRefused                     malformed, untrusted_lobby, not_configured      2
+    │                                  untrusted_origin (native host only)
     ├── ClientUnavailable              unavailable                                     3
     │   └── NotListening               unavailable (nothing listens: start the client) 3
     ├── ClientRefused                  client_refused                                  3

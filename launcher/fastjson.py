@@ -2,7 +2,9 @@
 
 Importing `json` costs about as much as starting the interpreter, because it imports `re`; the
 launcher reads one small config file and one reply per click, so it uses the C accelerator that
-`json` itself is built on, and falls back to `json` where that accelerator is missing.
+`json` itself is built on, and falls back to `json` where that accelerator is missing. The C scanner
+builds its error from `json.decoder.JSONDecodeError` only when `json.decoder` is already imported;
+otherwise it fails with a `SystemError` carrying no message, which is read here as "not JSON".
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ def loads(text: str) -> object:
     try:
         value, end = scan(text, start)
     except StopIteration:
+        raise ValueError("not a JSON document") from None
+    except SystemError:  # a decode error raised while json.decoder is not imported
         raise ValueError("not a JSON document") from None
     except RecursionError:
         raise ValueError("the JSON document is nested too deeply") from None

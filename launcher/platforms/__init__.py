@@ -43,6 +43,7 @@ class Platform:
     """The interface every OS module implements."""
 
     name = "abstract"
+    hosts_supported = False  # whether register_host is implemented for this OS
 
     def register(self, scheme: str, command: list[str]) -> str:
         """Make `command open -- URL` the handler of `scheme`; return where it was recorded."""
@@ -55,6 +56,21 @@ class Platform:
     def status(self, scheme: str) -> Registration:
         """Tell whether our registration exists and is the default handler of `scheme`."""
         raise NotImplementedError
+
+    def register_host(self, scheme: str, command: list[str], extension_ids: list[str]) -> list[str]:
+        """Register `command native-host SCHEME` as the browsers' native host for `extension_ids`."""
+        raise PlatformError(f"no browser extension host registration on {self.name}", "unsupported")
+
+    def check_host_free(self, scheme: str) -> None:
+        """Refuse before anything is written when a native host file or key of `scheme` is not ours."""
+
+    def unregister_host(self, scheme: str) -> bool:
+        """Remove our native host registration of `scheme`, if any; return whether one was removed."""
+        return False
+
+    def host_status(self, scheme: str) -> list[str]:
+        """Return where our native host of `scheme` is registered (empty when nowhere)."""
+        return []
 
     def check_client_command(self, command: list[str]) -> None:
         """Refuse a client command this OS would re-parse through a shell (none by default)."""

@@ -6,6 +6,11 @@ and ending in `open -- %u`, and the key `X-Playlink-Launcher` as the marker unin
 When an argument of the launcher command would break in a naive `Exec=` splitter (a space in a
 venv's path, a quote...), `Exec=` runs a marked `/bin/sh` stub, `$XDG_DATA_HOME/playlink/open-<scheme>`,
 that `exec`s the command.
+
+The browser extension's native host (see `launcher.hostmanifest`) is registered per user for
+Chromium (`$XDG_CONFIG_HOME/chromium/NativeMessagingHosts/`) and Google Chrome
+(`$XDG_CONFIG_HOME/google-chrome/NativeMessagingHosts/`); its manifest's `path` is a marked `/bin/sh`
+stub, `$XDG_DATA_HOME/playlink/native-host-<scheme>`, since a manifest allows no arguments.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import shutil
 
 from launcher.errors import PlatformError
 from launcher.platforms import MARKER, Platform, Registration, check_socket_path, stub
+from launcher.platforms.stubhost import StubHosts
 
 MARKER_KEY = "X-Playlink-Launcher"
 TOOL_TIMEOUT_S = 30.0
@@ -53,7 +59,7 @@ def desktop_entry(scheme: str, command: list[str]) -> str:
     )
 
 
-class LinuxPlatform(Platform):
+class LinuxPlatform(StubHosts, Platform):
     """Registers scheme handlers the freedesktop.org way, for this user only."""
 
     name = "linux"
@@ -111,6 +117,17 @@ class LinuxPlatform(Platform):
         installed = os.path.isfile(path) and _has_marker(path)
         default = self._tool("xdg-mime", "query", "default", f"x-scheme-handler/{scheme}")
         return Registration(scheme, installed, installed and default == self.desktop_id(scheme), path)
+
+    def host_folders(self) -> list[str]:
+        """Return the per-user native messaging host folders of the Chromium-family browsers."""
+        return [
+            os.path.join(self.config_home, "chromium", "NativeMessagingHosts"),
+            os.path.join(self.config_home, "google-chrome", "NativeMessagingHosts"),
+        ]
+
+    def host_wrapper_path(self, scheme: str) -> str:
+        """Return the path of the stub a host manifest names for `scheme`."""
+        return os.path.join(self.data_home, "playlink", f"native-host-{scheme}")
 
     def _runnable(self, scheme: str, command: list[str]) -> list[str]:
         """Return `command`, or a stub running it when an `Exec=` splitter could break an argument."""

@@ -8,6 +8,10 @@ kernel ends a `#!` path at a space). macOS delivers URLs as Apple Events, not in
 interpreter runs the event loop of `launcher.platforms.macos_events`. Install registers the bundle
 with `lsregister` and makes it the scheme's default handler through LaunchServices; `status` reads
 the default handler back.
+
+The browser extension's native host is registered per user for Google Chrome, Chromium and
+Microsoft Edge, in `~/Library/Application Support/<browser folder>/NativeMessagingHosts/`, its
+manifest naming the marked `/bin/sh` stub `~/Library/Application Support/Playlink/native-host-<scheme>`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import sys
 
 from launcher.errors import PlatformError
 from launcher.platforms import MARKER, Platform, Registration, check_socket_path, stub
+from launcher.platforms.stubhost import StubHosts
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,6 +34,7 @@ LSREGISTER = (
     "LaunchServices.framework/Support/lsregister"
 )
 TOOL_TIMEOUT_S = 30.0
+HOST_BROWSER_FOLDERS = ("Google/Chrome", "Chromium", "Microsoft Edge")
 
 
 def bundle_id(scheme: str) -> str:
@@ -67,7 +73,7 @@ def executable_script(python: str, package_parent: str) -> bytes:
     return stub.sh_stub([python, "-P", "-c", bootstrap], comment=comment, marker=MARKER)
 
 
-class MacPlatform(Platform):
+class MacPlatform(StubHosts, Platform):
     """Registers one per-user app bundle per scheme with LaunchServices."""
 
     name = "macos"
@@ -78,8 +84,10 @@ class MacPlatform(Platform):
         lsregister: str = LSREGISTER,
         launch_services: LaunchServices | None = None,
         python: str | None = None,
+        support_dir: str | None = None,
     ) -> None:
         self.applications_dir = applications_dir or os.path.expanduser("~/Applications")
+        self.support_dir = support_dir or os.path.expanduser("~/Library/Application Support")
         self.lsregister = lsregister
         self.python = os.path.abspath(python or sys.executable)
         if launch_services is None:
@@ -87,6 +95,15 @@ class MacPlatform(Platform):
 
             launch_services = LaunchServices()
         self.launch_services = launch_services
+
+    def host_folders(self) -> list[str]:
+        """Return the per-user native messaging host folders of Chrome, Chromium and Edge."""
+        folders = [os.path.join(self.support_dir, *name.split("/")) for name in HOST_BROWSER_FOLDERS]
+        return [os.path.join(folder, "NativeMessagingHosts") for folder in folders]
+
+    def host_wrapper_path(self, scheme: str) -> str:
+        """Return the path of the stub a host manifest names for `scheme`."""
+        return os.path.join(self.support_dir, "Playlink", f"native-host-{scheme}")
 
     def bundle_path(self, scheme: str) -> str:
         """Return the path of `scheme`'s handler bundle."""

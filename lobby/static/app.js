@@ -9,6 +9,8 @@
   const RECONNECT_FIRST_MS = 1000;
   const RECONNECT_MAX_MS = 30000;
   const CLIENT_PLACEHOLDER = "/path/to/the/game-client";
+  // The extension's refusals that the URL scheme may not meet: no host or no config for the scheme here.
+  const SCHEME_CAN_FIX = ["no_host", "host_error", "no_extension", "no_answer", "not_configured"];
 
   const $ = (id) => document.getElementById(id);
   const state = { me: null, games: new Map(), live: false, join: null };
@@ -330,10 +332,37 @@
     const pending = state.join;
     $("fallback").hidden = true;
     clearTimeout(pending.fallbackTimer);
+    delete $("join-panel").dataset.answer;
+    const bridge = window.playlinkExtension;
+    if (bridge && bridge.available(pending.launchUrl)) {
+      launchThroughExtension(pending, bridge);
+      return;
+    }
+    launchThroughScheme(pending);
+  }
+
+  function launchThroughScheme(pending) {
+    $("join-panel").dataset.via = "scheme";
     pending.fallbackTimer = setTimeout(() => {
       if (state.join === pending && pending.stage === "sent") showFallback();
     }, RECEIVED_TIMEOUT_MS);
     window.location.assign(pending.launchUrl);
+  }
+
+  async function launchThroughExtension(pending, bridge) {
+    $("join-panel").dataset.via = "extension";
+    const answer = await bridge.send(pending.launchUrl);
+    if (state.join !== pending) return;
+    $("join-panel").dataset.answer = answer.ok ? "ok" : answer.reason;
+    if (answer.ok) {
+      setStage("received");
+    } else if (SCHEME_CAN_FIX.includes(answer.reason)) {
+      launchThroughScheme(pending);
+    } else {
+      const why = answer.error ? `: ${answer.error}` : "";
+      showError(new ApiError(0, `The game's launcher refused this join (${answer.reason})${why}`));
+      if (answer.reason === "unavailable") showFallback();
+    }
   }
 
   function setStage(stage) {

@@ -19,3 +19,24 @@ def test_duplicates_nan_trailing_data_and_non_json_are_refused(text: str) -> Non
 
 def test_strings_are_encoded_as_ascii_json_literals() -> None:
     assert fastjson.dumps_str('a"b\\\n\u00e9') == '"a\\"b\\\\\\n\\u00e9"'
+
+
+def test_non_json_is_a_value_error_in_a_process_that_never_imported_json() -> None:
+    """The launcher's own processes do not import `json`; the C scanner must still refuse cleanly."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from launcher import fastjson\n"
+        "assert 'json.decoder' not in sys.modules\n"
+        "for text in ['{not json', '[1, 2', '{\"a\": }']:\n"
+        "    try:\n"
+        "        fastjson.loads(text)\n"
+        "    except ValueError:\n"
+        "        continue\n"
+        "    raise SystemExit('accepted ' + text)\n"
+    )
+    command = [sys.executable, "-c", code]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    assert (done.returncode, done.stderr) == (0, "")

@@ -9,7 +9,7 @@ import pytest
 
 from launcher.errors import ClientUnavailable, ConfigError, PlatformError
 from launcher.handoff import check_client_command
-from launcher.platforms.windows import WindowsPlatform, command_line
+from launcher.platforms.windows import WindowsPlatform, batch_file, command_line
 
 PYTHONW = "C:\\Program Files\\Arena\\launcher\\pythonw.exe"
 
@@ -35,3 +35,19 @@ def test_batch_file_client_commands_are_refused(program: str) -> None:
 
 def test_an_exe_client_command_is_accepted() -> None:
     WindowsPlatform(registry=object()).check_client_command(["C:\\games\\arena.exe"])
+
+
+def test_the_native_host_batch_file_quotes_every_argument_and_doubles_percent_signs() -> None:
+    text = batch_file(["C:\\100% Games\\pythonw.exe", "-P", "-m", "launcher"], "arena")
+    assert text.split("\r\n") == [
+        "@echo off",
+        "rem playlink-launcher-1",
+        '"C:\\100%% Games\\pythonw.exe" "-P" "-m" "launcher" native-host arena %*',
+        "",
+    ]
+
+
+@pytest.mark.parametrize("arg", ['C:\\a"b\\pythonw.exe', "C:\\dir\\", "", "C:\\x\nnewline"])
+def test_batch_file_arguments_that_cannot_be_quoted_safely_are_refused(arg: str) -> None:
+    with pytest.raises(PlatformError):
+        batch_file([arg], "arena")

@@ -119,21 +119,29 @@ def auto_launch_policy(web_lobby: LobbyProcess, quiet_lobby: LobbyProcess) -> It
 
 
 @pytest.fixture(scope="session")
-def browser(home: Home, auto_launch_policy: Path) -> Iterator[object]:
-    """Debian's Chromium, headed on the Xvfb, with the private home's environment."""
-    from playwright.sync_api import Error, sync_playwright
+def playwright_driver() -> Iterator[object]:
+    """The one Playwright driver of the session (its sync API allows one per thread)."""
+    from playwright.sync_api import sync_playwright
 
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")
     with sync_playwright() as playwright:
-        try:
-            launched = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=False, args=CHROMIUM_ARGS, env=home.env, timeout=30_000
-            )
-        except Error as exc:
-            pytest.fail(f"cannot start {CHROMIUM} headed on {home.display}: {exc}")
-        yield launched
-        launched.close()
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(home: Home, auto_launch_policy: Path, playwright_driver: object) -> Iterator[object]:
+    """Debian's Chromium, headed on the Xvfb, with the private home's environment."""
+    from playwright.sync_api import Error
+
+    try:
+        launched = playwright_driver.chromium.launch(  # type: ignore[attr-defined]
+            executable_path=CHROMIUM, headless=False, args=CHROMIUM_ARGS, env=home.env, timeout=30_000
+        )
+    except Error as exc:
+        pytest.fail(f"cannot start {CHROMIUM} headed on {home.display}: {exc}")
+    yield launched
+    launched.close()
 
 
 @dataclass
