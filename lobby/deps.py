@@ -7,7 +7,7 @@ import hmac
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 
 from lobby.errors import AuthError, Forbidden
 from lobby.state import Lobby
@@ -15,6 +15,7 @@ from lobby.store import Player
 
 SESSION_COOKIE = "playlink_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+NO_STORE = "no-store"
 
 
 async def get_lobby(request: Request) -> Lobby:
@@ -125,3 +126,11 @@ async def authenticated_server(request: Request, lobby: LobbyDep) -> str:
 
 OperatorOnly = Depends(require_operator)
 CallingServer = Annotated[str, Depends(authenticated_server)]
+
+
+async def no_store(response: Response) -> None:
+    """Mark a response that carries a secret (a token, a session) as never to be cached."""
+    response.headers["Cache-Control"] = NO_STORE
+
+
+NoStore = Depends(no_store)

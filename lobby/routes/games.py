@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from lobby.deps import CurrentPlayer, LobbyDep
+from lobby.deps import CurrentPlayer, LobbyDep, NoStore
 from lobby.errors import NotFound
 from lobby.joins import issue_join
 from lobby.schemas import game_view, player_view, rfc3339
@@ -32,7 +32,7 @@ async def get_game(game_id: str, lobby: LobbyDep) -> dict[str, object]:
     return {**view, "members": [player_view(p) for p in server.members]}
 
 
-@router.post("/{game_id}/join", status_code=status.HTTP_201_CREATED)
+@router.post("/{game_id}/join", status_code=status.HTTP_201_CREATED, dependencies=[NoStore])
 async def join(game_id: str, player: CurrentPlayer, lobby: LobbyDep) -> dict[str, str]:
     """Reserve a slot and get the join token and the URL that starts the game; 409 when full."""
     issued = await issue_join(lobby, player, game_id)
