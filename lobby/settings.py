@@ -35,6 +35,12 @@ EVENTS_HISTORY = 1000
 EVENTS_QUEUE = 256
 EVENTS_SWEEP_S = 1.0
 LOG_FORMAT = "json"
+# Connection deadlines and caps (`lobby.connection_guard`): nginx's client_header_timeout,
+# client_body_timeout and limit_conn, HAProxy's timeout http-request and maxconn.
+CLIENT_HEADER_TIMEOUT_S = 10.0
+CLIENT_BODY_TIMEOUT_S = 30.0
+MAX_CONNECTIONS = 0  # per worker; 0: as many as the worker's open-file limit leaves room for
+MAX_CONNECTIONS_PER_ADDRESS = 256  # per worker
 
 
 class SettingsError(Exception):
@@ -112,6 +118,10 @@ class Settings(BaseSettings):
     events_queue: Annotated[int, Field(ge=1, le=100_000)] = EVENTS_QUEUE
     events_sweep_s: Annotated[float, Field(ge=0.05, le=3600)] = EVENTS_SWEEP_S
     log_format: LogFormat = LOG_FORMAT
+    client_header_timeout_s: Annotated[float, Field(gt=0, le=3600)] = CLIENT_HEADER_TIMEOUT_S
+    client_body_timeout_s: Annotated[float, Field(gt=0, le=3600)] = CLIENT_BODY_TIMEOUT_S
+    max_connections: Annotated[int, Field(ge=0, le=10_000_000)] = MAX_CONNECTIONS
+    max_connections_per_address: Annotated[int, Field(ge=1, le=10_000_000)] = MAX_CONNECTIONS_PER_ADDRESS
     forwarded_allow_ips: Annotated[str, AfterValidator(_forwarded_allow_ips)] = FORWARDED_ALLOW_IPS
 
     @model_validator(mode="after")
