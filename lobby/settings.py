@@ -30,6 +30,9 @@ RATE_LIMIT_PER_SERVER = "600/minute"
 RATE_LIMIT_LOGIN = "10/minute"
 RATE_LIMIT_STORAGE = "memory://"
 EVENT_STREAMS_PER_ADDRESS = 16
+# Unredeemed join reservations made from one client address, on all servers together: a household
+# or a LAN party joins at once, while squatting slots from one address needs many.
+RESERVATIONS_PER_ADDRESS = 20
 EVENTS_PING_S = 15.0
 EVENTS_HISTORY = 1000
 EVENTS_QUEUE = 256
@@ -113,6 +116,7 @@ class Settings(BaseSettings):
     rate_limit_login: RateLimit = RATE_LIMIT_LOGIN
     rate_limit_storage: Annotated[str, AfterValidator(_limit_storage)] = RATE_LIMIT_STORAGE
     event_streams_per_address: Annotated[int, Field(ge=1, le=100_000)] = EVENT_STREAMS_PER_ADDRESS
+    reservations_per_address: Annotated[int, Field(ge=1, le=1_000_000)] = RESERVATIONS_PER_ADDRESS
     events_ping_s: Annotated[float, Field(ge=0.05, le=3600)] = EVENTS_PING_S
     events_history: Annotated[int, Field(ge=1, le=1_000_000)] = EVENTS_HISTORY
     events_queue: Annotated[int, Field(ge=1, le=100_000)] = EVENTS_QUEUE

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from lobby.deps import CurrentPlayer, LobbyDep, NoStore
 from lobby.errors import NotFound
@@ -33,9 +33,12 @@ async def get_game(game_id: str, lobby: LobbyDep) -> dict[str, object]:
 
 
 @router.post("/{game_id}/join", status_code=status.HTTP_201_CREATED, dependencies=[NoStore])
-async def join(game_id: str, player: CurrentPlayer, lobby: LobbyDep) -> dict[str, str]:
-    """Reserve a slot and get the join token and the URL that starts the game; 409 when full."""
-    issued = await issue_join(lobby, player, game_id)
+async def join(game_id: str, request: Request, player: CurrentPlayer, lobby: LobbyDep) -> dict[str, str]:
+    """Reserve a slot and get the join token and the URL that starts the game; 409 when full, 429
+    when this address already holds too many unredeemed reservations. A player's earlier
+    unredeemed reservation, on any server, is replaced."""
+    address = request.client.host if request.client else "unknown"
+    issued = await issue_join(lobby, player, game_id, address)
     return {
         "token": issued.token,
         "launch_url": issued.launch_url,

@@ -65,6 +65,8 @@ class LobbyProcess:
             LOBBY_DATA_DIR=str(self.data_dir),
             LOBBY_ADMIN_TOKEN=ADMIN_TOKEN,
             LOBBY_RATE_LIMITS_ENABLED="false",
+            # Every test joins from 127.0.0.1, far more often than players share an address.
+            LOBBY_RESERVATIONS_PER_ADDRESS="1000000",
         )
         env.update(self.env_overrides)
         return env
