@@ -16,8 +16,10 @@ so a client that trickles one byte at a time is closed as surely as one that sen
   (`Retry-After: 1`, `Connection: close`) and closed, so it never holds a slot.
 
 uvicorn's h11 protocol arms no timer before the first request and only an idle timer after one;
-`GuardedH11Protocol` adds the above on top of it (uvicorn's internals it uses are the ones
-`lobby.supervisor` already relies on: `cycle`, `conn`, `client`, `server_state`).
+`GuardedH11Protocol` adds the above on top of it. It relies on uvicorn's internals (the protocol's
+`cycle`, `conn`, `client`, `server_state`, `loop`, its `handle_events` and `on_response_complete`,
+the cycle's `more_body`), as `lobby.supervisor` does; `tests/lobby/test_connection_guard.py` names
+each one, so an upgrade that moves them fails there first.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ its own open-file limit; other clients keep being served throughout."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import resource
 import selectors
@@ -12,8 +13,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import h11
 import httpx
 import pytest
+from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 
 from lobby.connection_guard import ConnectionGuard, ConnectionLimits, connection_budget, trusted_proxies
 from tests.support.lobby import LobbyProcess
@@ -214,3 +217,15 @@ def test_the_overall_cap_stays_within_the_file_limit() -> None:
     assert connection_budget(100, 1024) == 100
     assert connection_budget(100_000, 1024) == 1024 - 320
     assert connection_budget(0, 10) == 1
+
+
+def test_the_uvicorn_internals_the_guard_relies_on_are_there() -> None:
+    """The guard hooks into uvicorn's h11 protocol below its public surface; this names each part."""
+    hooks = ("connection_made", "connection_lost", "data_received", "handle_events", "on_response_complete")
+    for method in hooks:
+        assert callable(getattr(H11Protocol, method)), method
+    init = inspect.getsource(H11Protocol.__init__)
+    for attribute in ("self.cycle", "self.conn", "self.client", "self.server_state", "self.loop"):
+        assert attribute in init, attribute
+    assert "self.more_body" in inspect.getsource(RequestResponseCycle.__init__)
+    assert isinstance(h11.Connection(h11.SERVER).trailing_data, tuple)
