@@ -166,7 +166,12 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def _run_size(count: int, folder: Path) -> dict[str, float]:
-    env = {"LOBBY_EVENTS_PING_S": "600", "LOBBY_EVENTS_SWEEP_S": "600"}
+    # Every subscriber connects from loopback: lift the per-address connection cap (256) for them.
+    env = {
+        "LOBBY_EVENTS_PING_S": "600",
+        "LOBBY_EVENTS_SWEEP_S": "600",
+        "LOBBY_MAX_CONNECTIONS_PER_ADDRESS": "1000000",
+    }
     lobby = LobbyProcess(folder / f"n{count}", env).start()
     assert lobby.process is not None
     client = None

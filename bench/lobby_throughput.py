@@ -9,16 +9,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import json
 import re
+import secrets
+import sqlite3
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
 
 from bench.report import write_section
-from tests.support.lobby import ADMIN, PASSWORD, LobbyProcess, unique
+from lobby.deps import secret_hash
+from tests.support.lobby import ADMIN, LobbyProcess, unique
 
 COMMAND = "./dev bench lobby_throughput"
 CONNECTIONS = 32
@@ -29,7 +34,12 @@ SERVERS = 310
 JOIN_SERVERS = 10
 TARGET_RATIO = 0.75
 # Servers stay online without heartbeats, and tokens prepared before a run outlive it.
-LOBBY_ENV = {"LOBBY_HEARTBEAT_TIMEOUT_S": "3600", "LOBBY_JOIN_TOKEN_TTL_S": "900"}
+TOKENS_PER_ADDRESS = 1000
+LOBBY_ENV = {
+    "LOBBY_HEARTBEAT_TIMEOUT_S": "3600",
+    "LOBBY_JOIN_TOKEN_TTL_S": "900",
+    "LOBBY_RESERVATIONS_PER_ADDRESS": str(TOKENS_PER_ADDRESS),
+}
 ROUTES = {"/v1/games/{game_id}/join": "join", "/v1/tokens/redeem": "redeem"}
 
 LUA_CYCLE = """
@@ -54,12 +64,28 @@ end
 """
 
 
-async def prepare(url: str, tokens_needed: int) -> tuple[list[str], list[str]]:
+def seed_players(db_path: Path, count: int) -> list[str]:
+    """Add `count` players with a live session each straight into the lobby's SQLite file; their
+    session tokens. (Registering through the API would hash `count` passwords with argon2id.)"""
+    now = time.time()
+    tokens = [secrets.token_urlsafe(32) for _ in range(count)]
+    players = [(f"p_bench{i}", f"bench-{i}", f"bench-{i}", "seeded: no password", now) for i in range(count)]
+    sessions = [(secret_hash(t), f"p_bench{i}", now + 3600) for i, t in enumerate(tokens)]
+    with contextlib.closing(sqlite3.connect(db_path, timeout=30)) as db, db:
+        db.executemany("INSERT INTO players VALUES (?, ?, ?, ?, ?)", players)
+        db.executemany("INSERT INTO sessions VALUES (?, ?, ?)", sessions)
+    return tokens
+
+
+async def prepare(url: str, db_path: Path, tokens_needed: int) -> tuple[list[str], list[str]]:
     """Players' join lines and servers' redeem lines (one unredeemed token each).
 
-    The join run uses servers of its own: a join replaces the player's earlier reservation on
-    that server, which would void the token prepared for the redeem run.
+    A player holds one unredeemed reservation at a time, so each prepared token has a player of its
+    own, and the join run has players of its own. The tokens are issued from loopback addresses
+    other than wrk's (127.0.0.1), each within `LOBBY_RESERVATIONS_PER_ADDRESS`.
     """
+    sessions = seed_players(db_path, PLAYERS + tokens_needed)
+    join_sessions, redeem_sessions = sessions[:PLAYERS], sessions[PLAYERS:]
     limits = httpx.Limits(max_connections=8)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
 
@@ -70,32 +96,27 @@ async def prepare(url: str, tokens_needed: int) -> tuple[list[str], list[str]]:
             await client.put(f"/v1/servers/{s['id']}/heartbeat", json={"players": 0}, headers=auth)
             return s["id"], s["secret"]
 
-        async def player() -> str:
-            name = unique("bench")
-            await client.post("/v1/players", json={"name": name, "password": PASSWORD})
-            r = await client.post("/v1/sessions", json={"name": name, "password": PASSWORD})
-            return r.json()["token"]
-
         servers = await asyncio.gather(*(server() for _ in range(SERVERS)))
-        sessions = await asyncio.gather(*(player() for _ in range(PLAYERS)))
-        join_servers, redeem_servers = servers[:JOIN_SERVERS], servers[JOIN_SERVERS:]
-        pairs = [(p, s) for s in redeem_servers for p in sessions][:tokens_needed]
+    join_servers, redeem_servers = servers[:JOIN_SERVERS], servers[JOIN_SERVERS:]
 
-        async def issue(session: str, srv: tuple[str, str]) -> str:
-            r = await client.post(
-                f"/v1/games/{srv[0]}/join", headers={"Authorization": f"Bearer {session}"}
+    async def issue(client: httpx.AsyncClient, session: str, srv: tuple[str, str]) -> str:
+        r = await client.post(f"/v1/games/{srv[0]}/join", headers={"Authorization": f"Bearer {session}"})
+        return f"{srv[1]}\t/v1/tokens/redeem\t{json.dumps({'token': r.json()['token']})}"
+
+    redeem_lines = []
+    for start in range(0, tokens_needed, TOKENS_PER_ADDRESS):
+        address = f"127.0.{1 + start // (TOKENS_PER_ADDRESS * 250)}.{1 + start // TOKENS_PER_ADDRESS % 250}"
+        transport = httpx.AsyncHTTPTransport(local_address=address, limits=limits)
+        async with httpx.AsyncClient(base_url=url, transport=transport, timeout=60) as client:
+            batch = range(start, min(start + TOKENS_PER_ADDRESS, tokens_needed))
+            redeem_lines += await asyncio.gather(
+                *(issue(client, redeem_sessions[i], redeem_servers[i % len(redeem_servers)]) for i in batch)
             )
-            return f"{srv[1]}\t/v1/tokens/redeem\t{json.dumps({'token': r.json()['token']})}"
-
-        redeem_lines = []
-        for start in range(0, len(pairs), 500):
-            batch = pairs[start : start + 500]
-            redeem_lines += await asyncio.gather(*(issue(p, s) for p, s in batch))
-        join_lines = [
-            f"{sessions[i % PLAYERS]}\t/v1/games/{join_servers[i % JOIN_SERVERS][0]}/join\t"
-            for i in range(1000)
-        ]
-        return join_lines, redeem_lines
+    join_lines = [
+        f"{join_sessions[i % PLAYERS]}\t/v1/games/{join_servers[i % JOIN_SERVERS][0]}/join\t"
+        for i in range(1000)
+    ]
+    return join_lines, redeem_lines
 
 
 def run_wrk(targets: list[tuple[str, Path]], connections: int = CONNECTIONS) -> dict[str, float]:
@@ -163,7 +184,8 @@ def main() -> None:
         folder = Path(tmp)
         lobby = LobbyProcess(folder / "data", LOBBY_ENV).start()
         try:
-            join_lines, redeem_lines = asyncio.run(prepare(lobby.url, 30_000))
+            db_path = folder / "data" / "lobby.db"
+            join_lines, redeem_lines = asyncio.run(prepare(lobby.url, db_path, 30_000))
             scripts = {
                 "trivial (GET /healthz)": make_script(folder, "trivial", "GET", ["-\t/healthz\t"]),
                 "join (POST /v1/games/{id}/join)": make_script(folder, "join", "POST", join_lines),

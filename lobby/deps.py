@@ -8,7 +8,7 @@ import re
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 
 from lobby.errors import AuthError, Forbidden, NotFound
 from lobby.state import Lobby
@@ -42,6 +42,8 @@ async def server_id_in_path(server_id: str) -> str:
 
 GameId = Annotated[str, Depends(game_id_in_path)]
 ServerId = Annotated[str, Depends(server_id_in_path)]
+
+NO_STORE = "no-store"
 
 
 async def get_lobby(request: Request) -> Lobby:
@@ -152,3 +154,11 @@ async def authenticated_server(request: Request, lobby: LobbyDep) -> str:
 
 OperatorOnly = Depends(require_operator)
 CallingServer = Annotated[str, Depends(authenticated_server)]
+
+
+async def no_store(response: Response) -> None:
+    """Mark a response that carries a secret (a token, a session) as never to be cached."""
+    response.headers["Cache-Control"] = NO_STORE
+
+
+NoStore = Depends(no_store)

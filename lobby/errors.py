@@ -7,13 +7,14 @@ LobbyError
  ├── NotFound              not_found (404)
  ├── Conflict              conflict, server_full, server_offline (409)
  ├── InvalidInput          validation_error (422)
- ├── RateLimited           rate_limited (429)
+ ├── RateLimited           rate_limited, too_many_reservations (429)
  └── Unavailable           unavailable (503): the store cannot be reached
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import ClassVar
 
 from fastapi import FastAPI, Request
@@ -126,6 +127,16 @@ class RateLimited(LobbyError):
 
     status = 429
     default_reason = "rate_limited"
+
+
+def too_many_reservations(address_cap: int, retry_after_s: float) -> RateLimited:
+    """The refusal of a join over the cap on unredeemed reservations made from one address."""
+    wait = max(1, math.ceil(retry_after_s))
+    return RateLimited(
+        f"this address already holds {address_cap} unredeemed join reservations; retry in {wait} s",
+        "too_many_reservations",
+        {"Retry-After": str(wait)},
+    )
 
 
 class Unavailable(LobbyError):

@@ -35,8 +35,9 @@ def launch_url(scheme: str, lobby_url: str, token: str) -> str:
     return f"{scheme}://join?v=1&lobby={quote(lobby_url, safe='')}&token={token}"
 
 
-async def issue_join(lobby: Lobby, player: Player, server_id: str) -> IssuedJoin:
-    """Reserve a slot for `player` on the server and sign the token naming it."""
+async def issue_join(lobby: Lobby, player: Player, server_id: str, address: str) -> IssuedJoin:
+    """Reserve a slot for `player` on the server, asked from client `address`, and sign the token
+    naming it; the player's earlier unredeemed reservation, on any server, is replaced."""
     server = await lobby.server_facts(server_id)
     if server is None:
         raise NotFound("no such game server")
@@ -56,9 +57,17 @@ async def issue_join(lobby: Lobby, player: Player, server_id: str) -> IssuedJoin
     reservation = Reservation(
         claims.jti, server_id, player, tokens.digest(token), kid, float(claims.exp)
     )
-    await lobby.store.reserve(reservation, now, settings.heartbeat_timeout_s)
+    replaced = await lobby.store.reserve(
+        reservation,
+        now,
+        settings.heartbeat_timeout_s,
+        address=address,
+        max_per_address=settings.reservations_per_address,
+    )
     lobby.metrics.tokens_issued.inc()
     lobby.feed.touch(server_id)
+    if replaced is not None:
+        lobby.feed.touch(replaced)
     return IssuedJoin(token, launch_url(settings.launch_scheme, settings.issuer, token), claims.exp)
 
 

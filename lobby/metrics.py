@@ -8,6 +8,7 @@ values there and `/metrics` answers with the sum over all of them, whichever wor
 
 from __future__ import annotations
 
+import http
 import inspect
 import os
 import time
@@ -27,6 +28,11 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from lobby.store import Store
 
 UNMATCHED_ROUTE = "unmatched"
+# Every label value that comes from a request is one of a fixed set, so that no client can add
+# series (each series costs memory, scrape size and, with several workers, a file per worker).
+OTHER_LABEL = "other"
+METHOD_LABELS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"})
+STATUS_LABELS = frozenset(str(code.value) for code in http.HTTPStatus)
 SHARED_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 REQUEST_BUCKETS_S = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -34,6 +40,17 @@ REQUEST_BUCKETS_S = (
 STORE_BUCKETS_S = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 )
+
+
+def method_label(method: str) -> str:
+    """A request's method as a metrics label: one of `METHOD_LABELS`, or `other`."""
+    return method if method in METHOD_LABELS else OTHER_LABEL
+
+
+def status_label(status: int) -> str:
+    """A response status as a metrics label: a registered HTTP status code, or `other`."""
+    text = str(status)
+    return text if text in STATUS_LABELS else OTHER_LABEL
 
 
 class Metrics:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import ipaddress
 import logging
 import math
 import os
@@ -36,6 +35,7 @@ from limits.errors import StorageError
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
+from lobby.addresses import address_bucket
 from lobby.errors import Unavailable
 from lobby.metrics import SHARED_DIR_ENV
 from lobby.settings import REDIS_CLUSTER_SCHEME, Settings
@@ -49,7 +49,6 @@ LIMITS_KEY_PREFIX = "limits"
 STREAMS_KEY = "streams:"
 STREAM_SLOT_TTL_S = 3600  # a crashed instance's slots are forgotten after this; refreshed on open
 ADDRESS_POLICIES = frozenset({"address", "login"})
-IPV6_BUCKET_PREFIX = 64  # one subscriber's (or one host's) usual share of IPv6 addresses
 
 
 @dataclass(frozen=True)
@@ -85,20 +84,6 @@ def limit_storage(url: str, key_prefix: str = RedisStorage.PREFIX) -> Storage:
 
 
 @functools.lru_cache(maxsize=65_536)
-def address_bucket(address: str) -> str:
-    """The bucket a client address counts in: an IPv6 address's /64 (a host gets a whole /64 to
-    pick addresses from), an IPv4-mapped one's IPv4 address, any other address itself."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, IPV6_BUCKET_PREFIX), strict=False))
-    return address
-
-
 @contextlib.contextmanager
 def reachable() -> Iterator[None]:
     """Turn a failure of the counters' storage into `Unavailable`."""

@@ -30,6 +30,9 @@ RATE_LIMIT_PER_SERVER = "600/minute"
 RATE_LIMIT_LOGIN = "10/minute"
 RATE_LIMIT_STORAGE = "memory://"
 EVENT_STREAMS_PER_ADDRESS = 16
+# Unredeemed join reservations made from one client address, on all servers together: a household
+# or a LAN party joins at once, while squatting slots from one address needs many.
+RESERVATIONS_PER_ADDRESS = 20
 EVENTS_PING_S = 15.0
 EVENTS_HISTORY = 1000
 EVENTS_QUEUE = 256
@@ -41,6 +44,12 @@ LOGIN_FREE_FAILURES = 5
 LOGIN_WAIT_S = 1
 LOGIN_MAX_WAIT_S = 900
 LOGIN_FAILURE_RESET_S = 12 * 3600
+# Connection deadlines and caps (`lobby.connection_guard`): nginx's client_header_timeout,
+# client_body_timeout and limit_conn, HAProxy's timeout http-request and maxconn.
+CLIENT_HEADER_TIMEOUT_S = 10.0
+CLIENT_BODY_TIMEOUT_S = 30.0
+MAX_CONNECTIONS = 0  # per worker; 0: as many as the worker's open-file limit leaves room for
+MAX_CONNECTIONS_PER_ADDRESS = 256  # per worker
 
 
 class SettingsError(Exception):
@@ -113,6 +122,7 @@ class Settings(BaseSettings):
     rate_limit_login: RateLimit = RATE_LIMIT_LOGIN
     rate_limit_storage: Annotated[str, AfterValidator(_limit_storage)] = RATE_LIMIT_STORAGE
     event_streams_per_address: Annotated[int, Field(ge=1, le=100_000)] = EVENT_STREAMS_PER_ADDRESS
+    reservations_per_address: Annotated[int, Field(ge=1, le=1_000_000)] = RESERVATIONS_PER_ADDRESS
     events_ping_s: Annotated[float, Field(ge=0.05, le=3600)] = EVENTS_PING_S
     events_history: Annotated[int, Field(ge=1, le=1_000_000)] = EVENTS_HISTORY
     events_queue: Annotated[int, Field(ge=1, le=100_000)] = EVENTS_QUEUE
@@ -124,6 +134,10 @@ class Settings(BaseSettings):
     login_wait_s: Annotated[int, Field(ge=1, le=86400)] = LOGIN_WAIT_S
     login_max_wait_s: Annotated[int, Field(ge=1, le=86400)] = LOGIN_MAX_WAIT_S
     login_failure_reset_s: PositiveSeconds = LOGIN_FAILURE_RESET_S
+    client_header_timeout_s: Annotated[float, Field(gt=0, le=3600)] = CLIENT_HEADER_TIMEOUT_S
+    client_body_timeout_s: Annotated[float, Field(gt=0, le=3600)] = CLIENT_BODY_TIMEOUT_S
+    max_connections: Annotated[int, Field(ge=0, le=10_000_000)] = MAX_CONNECTIONS
+    max_connections_per_address: Annotated[int, Field(ge=1, le=10_000_000)] = MAX_CONNECTIONS_PER_ADDRESS
     forwarded_allow_ips: Annotated[str, AfterValidator(_forwarded_allow_ips)] = FORWARDED_ALLOW_IPS
 
     @model_validator(mode="after")

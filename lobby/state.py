@@ -25,8 +25,10 @@ SERVER_FACTS_TTL_S = 5.0
 SERVER_FACTS_MAX_ENTRIES = 10_000
 # A session found in the store is trusted this long. Logging out forgets it here at once and, through
 # the event bus, in every other worker and instance within the bus's delay; this time bounds the
-# rest (an event lost while Redis fails). An unknown session is not remembered, so a new session
-# works at once everywhere.
+# rest (an event lost while Redis fails). An unknown session is remembered as unknown for the same
+# time, apart from the known ones (so a flood of bogus tokens neither reads the store per request
+# nor pushes real sessions out): a new session still works at once everywhere, because its token is
+# 256 random bits that nobody can have looked up before it existed.
 SESSION_TTL_S = 5.0
 SESSION_MAX_ENTRIES = 50_000
 SESSION_ENDED = "_session_ended"  # internal event: {"session": the hex SHA-256 of its token}
@@ -47,7 +49,7 @@ class Lobby:
         )
     )
     sessions: TtlCache[bytes, Player] = field(
-        default_factory=lambda: TtlCache(SESSION_TTL_S, SESSION_MAX_ENTRIES, keep_misses=False)
+        default_factory=lambda: TtlCache(SESSION_TTL_S, SESSION_MAX_ENTRIES, keep_misses=True)
     )
     events: EventBus = field(init=False)
     feed: GameFeed = field(init=False)

@@ -37,9 +37,16 @@ from pathlib import Path
 
 import uvicorn
 from prometheus_client.multiprocess import mark_process_dead
-from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from lobby.connection_guard import (
+    ConnectionGuard,
+    ConnectionLimits,
+    GuardedH11Protocol,
+    connection_budget,
+    raise_open_file_limit,
+    trusted_proxies,
+)
 from lobby.log_format import configure_logging, log_config
 from lobby.metrics import SHARED_DIR_ENV
 from lobby.settings import ENV_PREFIX, Settings, SettingsError, load_settings
@@ -329,13 +336,15 @@ def serve(workers: int, env_file: Path | None = None, overrides: Mapping[str, st
 
 
 class DrainState(ServerState):
-    """uvicorn's shared server state, plus whether the server has begun to shut down."""
+    """uvicorn's shared server state, plus whether the server has begun to shut down, and the
+    connection guard its connections answer to."""
 
     draining = False
+    guard: ConnectionGuard | None = None
 
 
-class DrainingH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, except that shutdown serves a request already on its way first.
+class DrainingH11Protocol(GuardedH11Protocol):
+    """The guarded h11 protocol, except that shutdown serves a request already on its way first.
 
     uvicorn closes a connection at shutdown unless a request is in progress; a connection accepted
     but not read yet (or an idle keep-alive one whose next request is already buffered) is instead
@@ -389,9 +398,12 @@ def settle_heap() -> None:
 class WorkerServer(uvicorn.Server):
     """A uvicorn server that reports readiness on a pipe and exits when its supervisor is gone."""
 
-    def __init__(self, config: uvicorn.Config, ready_fd: int, parent_pid: int) -> None:
+    def __init__(
+        self, config: uvicorn.Config, ready_fd: int, parent_pid: int, guard: ConnectionGuard | None = None
+    ) -> None:
         super().__init__(config)
         self.server_state = DrainState()
+        self.server_state.guard = guard
         self.ready_fd = ready_fd
         self.parent_pid = parent_pid
 
@@ -421,6 +433,7 @@ def run_worker(listen_fd: int, ready_fd: int, parent_pid: int) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     logging.captureWarnings(True)
     settings = load_settings()
+    guard = ConnectionGuard(worker_limits(settings, raise_open_file_limit()))
     config = uvicorn.Config(
         APP,
         http=DrainingH11Protocol,
@@ -433,7 +446,20 @@ def run_worker(listen_fd: int, ready_fd: int, parent_pid: int) -> None:
         server_header=False,
         timeout_graceful_shutdown=DRAIN_TIMEOUT_S,
     )
-    WorkerServer(config, ready_fd, parent_pid).run(sockets=[socket.socket(fileno=listen_fd)])
+    WorkerServer(config, ready_fd, parent_pid, guard).run(sockets=[socket.socket(fileno=listen_fd)])
+
+
+def worker_limits(settings: Settings, file_limit: int) -> ConnectionLimits:
+    """The connection deadlines and caps of one worker whose open-file limit is `file_limit`."""
+    exempt, exempt_all = trusted_proxies(settings.forwarded_allow_ips)
+    return ConnectionLimits(
+        header_timeout_s=settings.client_header_timeout_s,
+        body_timeout_s=settings.client_body_timeout_s,
+        max_connections=connection_budget(settings.max_connections, file_limit),
+        max_per_address=settings.max_connections_per_address,
+        exempt=exempt,
+        exempt_all=exempt_all,
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 """Count every HTTP request by route template, method and status, and time it to its last byte.
 
+Every label is bounded (`lobby.metrics.method_label`, `status_label`; routes are templates or
+`unmatched`), so requests cannot add series.
+
 The request is counted when its response starts (so an event stream shows up while it is open)
 and its duration measured when the response ends. The metrics are the lobby's, opened in the
 lifespan; without a lobby the request passes through uncounted.
@@ -11,6 +14,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lobby.metrics import method_label, status_label
 from lobby.middleware.route_template import route_template
 
 INTERNAL_ERROR = 500
@@ -30,6 +34,7 @@ class MetricsMiddleware:
             return
         metrics = lobby.metrics
         started = time.perf_counter()
+        method = method_label(scope["method"])
         counted = False
 
         async def counting_send(message: Message) -> None:
@@ -37,7 +42,7 @@ class MetricsMiddleware:
             if message["type"] == "http.response.start" and not counted:
                 counted = True
                 route = route_template(scope)
-                metrics.requests.labels(route, scope["method"], str(message["status"])).inc()
+                metrics.requests.labels(route, method, status_label(message["status"])).inc()
             await send(message)
 
         try:
@@ -45,6 +50,6 @@ class MetricsMiddleware:
         finally:
             route = route_template(scope)
             if not counted:
-                metrics.requests.labels(route, scope["method"], str(INTERNAL_ERROR)).inc()
+                metrics.requests.labels(route, method, str(INTERNAL_ERROR)).inc()
             elapsed = time.perf_counter() - started
-            metrics.request_seconds.labels(route, scope["method"]).observe(elapsed)
+            metrics.request_seconds.labels(route, method).observe(elapsed)

@@ -1,5 +1,8 @@
 """Rate-limit every request before any handler runs, and cap concurrent event streams per address.
 
+Opening an event stream is a request like any other (it counts against the address's budget, and
+a session's), and then also holds one of the address's stream slots while it is open.
+
 The client address is the connection's (`scope["client"]`): only the proxies that
 `LOBBY_FORWARDED_ALLOW_IPS` lists may set it (uvicorn's proxy headers); this middleware never reads
 `X-Forwarded-For` itself. The limiter is the lobby's, opened in the lifespan. When its
@@ -65,9 +68,6 @@ class RateLimitMiddleware:
             return
         client = scope.get("client")
         address = client[0] if client else "unknown"
-        if scope["path"] == EVENTS_PATH and scope["method"] == "GET":
-            await self._stream(limiter, address, scope, receive, send)
-            return
         keys = request_keys(scope, address, lobby.settings.admin_token)
         try:
             decision = await limiter.check(keys)
@@ -80,11 +80,21 @@ class RateLimitMiddleware:
         if not decision.allowed:
             await _refuse(decision, scope, receive, send)
             return
+        if scope["path"] == EVENTS_PATH and scope["method"] == "GET":
+            await self._stream(limiter, decision, address, scope, receive, send)
+            return
         await self.app(scope, receive, _with_headers(decision, send))
 
     async def _stream(
-        self, limiter: RateLimiter, address: str, scope: Scope, receive: Receive, send: Send
+        self,
+        limiter: RateLimiter,
+        counted: Decision,
+        address: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
     ) -> None:
+        """An event stream: its opening was counted like any request; it also holds a slot."""
         try:
             decision = await limiter.open_stream(address)
         except Unavailable as exc:
@@ -94,7 +104,7 @@ class RateLimitMiddleware:
             await _refuse(decision, scope, receive, send)
             return
         try:
-            await self.app(scope, receive, _with_headers(decision, send))
+            await self.app(scope, receive, _with_headers(counted, _with_headers(decision, send)))
         finally:
             await limiter.close_stream(address)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
-from lobby.deps import CurrentPlayer, GameId, LobbyDep
+from lobby.addresses import address_bucket
+from lobby.deps import CurrentPlayer, GameId, LobbyDep, NoStore
 from lobby.errors import NotFound
 from lobby.joins import issue_join
 from lobby.schemas import game_view, player_view, rfc3339
@@ -32,10 +33,13 @@ async def get_game(game_id: GameId, lobby: LobbyDep) -> dict[str, object]:
     return {**view, "members": [player_view(p) for p in server.members]}
 
 
-@router.post("/{game_id}/join", status_code=status.HTTP_201_CREATED)
-async def join(game_id: GameId, player: CurrentPlayer, lobby: LobbyDep) -> dict[str, str]:
-    """Reserve a slot and get the join token and the URL that starts the game; 409 when full."""
-    issued = await issue_join(lobby, player, game_id)
+@router.post("/{game_id}/join", status_code=status.HTTP_201_CREATED, dependencies=[NoStore])
+async def join(game_id: GameId, request: Request, player: CurrentPlayer, lobby: LobbyDep) -> dict[str, str]:
+    """Reserve a slot and get the join token and the URL that starts the game; 409 when full, 429
+    when this address already holds too many unredeemed reservations. A player's earlier
+    unredeemed reservation, on any server, is replaced."""
+    address = address_bucket(request.client.host) if request.client else "unknown"
+    issued = await issue_join(lobby, player, game_id, address)
     return {
         "token": issued.token,
         "launch_url": issued.launch_url,

@@ -6,7 +6,7 @@ import secrets
 
 from fastapi import APIRouter, status
 
-from lobby.deps import CurrentPlayer, LobbyDep
+from lobby.deps import CurrentPlayer, LobbyDep, NoStore
 from lobby.schemas import Registration, player_view
 from lobby.store import Player
 
@@ -22,7 +22,7 @@ async def register(body: Registration, lobby: LobbyDep) -> dict[str, str]:
     return player_view(player)
 
 
-@router.get("/me")
+@router.get("/me", dependencies=[NoStore])
 async def me(player: CurrentPlayer) -> dict[str, str]:
     """The logged-in player."""
     return player_view(player)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response, status
 from lobby.deps import (
     CallingServer,
     LobbyDep,
+    NoStore,
     OperatorOnly,
     ServerId,
     authenticated_server,
@@ -39,7 +40,7 @@ async def add_server(
     return server, secret
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[OperatorOnly])
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[OperatorOnly, NoStore])
 async def register_server(body: NewServer, lobby: LobbyDep) -> dict[str, object]:
     """Register a game server (operator only); its secret is shown this once."""
     server, secret = await add_server(lobby, body.name, body.address, body.capacity)

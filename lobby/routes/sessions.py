@@ -6,7 +6,7 @@ import secrets
 
 from fastapi import APIRouter, Response, status
 
-from lobby.deps import SESSION_COOKIE, CurrentSession, LobbyDep, secret_hash
+from lobby.deps import SESSION_COOKIE, CurrentSession, LobbyDep, NoStore, secret_hash
 from lobby.errors import AuthError
 from lobby.login_throttle import account_key
 from lobby.schemas import Credentials, player_view
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 SESSION_TOKEN_BYTES = 32
 
 
-@router.post("")
+@router.post("", dependencies=[NoStore])
 async def log_in(body: Credentials, lobby: LobbyDep, response: Response) -> dict[str, object]:
     """Log in: sets the session cookie and returns the same session as a bearer token; 429 while the
     name waits after too many wrong passwords (`lobby.login_throttle`)."""

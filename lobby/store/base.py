@@ -133,10 +133,22 @@ class Store(Protocol):
     async def delete_server(self, server_id: str) -> bool:
         """Deregister a server and drop its reservations; False when it did not exist."""
 
-    async def reserve(self, reservation: Reservation, now: float, heartbeat_timeout_s: float) -> None:
+    async def reserve(
+        self,
+        reservation: Reservation,
+        now: float,
+        heartbeat_timeout_s: float,
+        *,
+        address: str = "",
+        max_per_address: int = 0,
+    ) -> str | None:
         """Hold a slot: `NotFound`, or `Conflict` (`server_offline`, `server_full`) when it cannot.
 
-        A player's earlier unredeemed reservation on the same server is replaced.
+        A player holds one unredeemed reservation at a time: their earlier one, on any server, is
+        replaced; returns that server's id when it was another one. With `max_per_address`, the
+        live unredeemed reservations made from `address` (not counting the one replaced) are capped:
+        `RateLimited` (`too_many_reservations`, `Retry-After` until the first expires) at the cap.
+        A refused reserve changes nothing.
         """
 
     async def redeem(self, jti: str, digest: bytes, server_id: str, now: float) -> RedeemResult:

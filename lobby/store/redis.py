@@ -14,8 +14,11 @@ so that every key is in one slot, see `cluster_prefix`):
     server:<id>:pending     zset    jtis of unredeemed, unreplaced reservations scored by expires_at
     server:<id>:holds       hash    player id -> jti of that player's latest reservation there
     server:<id>:members     hash    player id -> "<joined_at> <name>"
-    reservation:<jti>       hash    server_id, player_id, player_name, digest, kid, expires_at and,
-                                    once redeemed, redeemed_at (the redemption mark)
+    reservation:<jti>       hash    server_id, player_id, player_name, digest, kid, expires_at,
+                                    address and, once redeemed, redeemed_at (the redemption mark)
+    player-hold:<id>        hash    jti, server, address of the player's latest reservation
+    address-reservations:<address>  zset  jtis of reservations made from that client address,
+                                    scored by expires_at (redeemed ones leave it lazily)
 
 A reservation counts against capacity while its jti is pending with a score above now. Replacing
 or redeeming it takes it out of `pending`, so a replaced token stops redeeming; a reservation key,
@@ -40,7 +43,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError, RedisError
 
-from lobby.errors import Conflict, NotFound, Unavailable
+from lobby.errors import Conflict, NotFound, Unavailable, too_many_reservations
 from lobby.names import legacy_name_key, name_key
 from lobby.settings import REDIS_CLUSTER_SCHEME, REDIS_IDLE_CHECK_S
 from lobby.store.base import (
@@ -60,6 +63,8 @@ RESERVATION_RETENTION_S = 600  # past the token's exp: far beyond any clock leew
 SOCKET_TIMEOUT_S = 2.0
 CONNECT_TIMEOUT_S = 1.0
 MAX_CONNECTIONS = 256  # more requests at once than this are answered 503 at once, not queued
+RESERVE_ATTEMPTS = 50  # a reserve whose view of the player's hold went stale (a concurrent join of
+# the same player won) reads it again; of N concurrent joins one wins each round
 # No command is retried: a script whose reply was lost may have run, and must not run twice.
 
 SERVER_FIELDS = ("name", "address", "capacity", "players", "last_seen")
@@ -96,13 +101,21 @@ SCRIPTS = {
         redis.call('ZREM', KEYS[5], ARGV[1])
         return 1
     """,
-    # KEYS: server, pending, holds, reservation. ARGV: jti, server id, player id, player name, digest,
-    # kid, expires_at, now, heartbeat timeout, the score up to which pending entries are forgotten,
-    # and when the reservation key expires (ms since the epoch).
+    # KEYS: server, pending, holds, the new reservation, the player's hold, the address's reservations,
+    # the pending, holds and address keys of the player's hold as the caller read it (or the first
+    # ones again), then the reservation key of each jti the caller read in the address's set.
+    # ARGV: jti, server id, player id, player name, digest, kid, expires_at, now, heartbeat timeout,
+    # the score up to which pending entries are forgotten, when the new keys expire (ms since the
+    # epoch), address, the address's cap (0: none), the hold's jti, server and address as the caller
+    # read them ('' for none), then the jtis whose reservation keys were passed, in their order.
     "reserve": """
         local s = redis.call('HMGET', KEYS[1], 'capacity', 'players', 'last_seen')
         if not s[1] then return 'not_found' end
         local now = tonumber(ARGV[8])
+        local hold = redis.call('HMGET', KEYS[5], 'jti', 'server', 'address')
+        if (hold[1] or '') ~= ARGV[14] or (hold[2] or '') ~= ARGV[15] or (hold[3] or '') ~= ARGV[16] then
+            return 'retry'
+        end
         redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[10])
         if now - tonumber(s[3]) > tonumber(ARGV[9]) then return 'server_offline' end
         local held = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[8], '+inf')
@@ -110,12 +123,44 @@ SCRIPTS = {
         local old_expiry = old and tonumber(redis.call('ZSCORE', KEYS[2], old))
         if old_expiry and old_expiry > now then held = held - 1 end
         if tonumber(s[2]) + held >= tonumber(s[1]) then return 'server_full' end
+        local cap = tonumber(ARGV[13])
+        if cap > 0 then
+            local passed = {}
+            for i = 17, #ARGV do passed[ARGV[i]] = KEYS[i - 7] end
+            local live = redis.call('ZRANGEBYSCORE', KEYS[6], '(' .. ARGV[8], '+inf', 'WITHSCORES')
+            local count, first = 0, nil
+            for i = 1, #live, 2 do
+                local jti, key, gone = live[i], passed[live[i]], false
+                if key then
+                    gone = redis.call('EXISTS', key) == 0 or redis.call('HEXISTS', key, 'redeemed_at') == 1
+                end
+                if gone then
+                    redis.call('ZREM', KEYS[6], jti)
+                elseif jti ~= ARGV[14] then
+                    count = count + 1
+                    first = first or tonumber(live[i + 1])
+                end
+            end
+            if count >= cap then return 'too_many_reservations ' .. tostring(first - now) end
+        end
         if old then redis.call('ZREM', KEYS[2], old) end
+        if ARGV[14] ~= '' then
+            redis.call('ZREM', KEYS[7], ARGV[14])
+            if redis.call('HGET', KEYS[8], ARGV[3]) == ARGV[14] then redis.call('HDEL', KEYS[8], ARGV[3]) end
+            redis.call('ZREM', KEYS[9], ARGV[14])
+        end
         redis.call('HSET', KEYS[4], 'server_id', ARGV[2], 'player_id', ARGV[3], 'player_name', ARGV[4],
-                   'digest', ARGV[5], 'kid', ARGV[6], 'expires_at', ARGV[7])
+                   'digest', ARGV[5], 'kid', ARGV[6], 'expires_at', ARGV[7], 'address', ARGV[12])
         redis.call('PEXPIREAT', KEYS[4], ARGV[11])
         redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
         redis.call('HSET', KEYS[3], ARGV[3], ARGV[1])
+        redis.call('HSET', KEYS[5], 'jti', ARGV[1], 'server', ARGV[2], 'address', ARGV[12])
+        redis.call('PEXPIREAT', KEYS[5], ARGV[11])
+        if cap > 0 then
+            redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', ARGV[8])
+            redis.call('ZADD', KEYS[6], ARGV[7], ARGV[1])
+            redis.call('PEXPIREAT', KEYS[6], ARGV[11])
+        end
         return 'ok'
     """,
     # KEYS: reservation, server, pending, holds, members. ARGV: digest, server id, now, jti.
@@ -424,21 +469,70 @@ class RedisStore:
         keys = [*self._server_keys(server_id, "", "pending", "holds", "members"), self._key("servers")]
         return bool(await self._run("delete_server", keys, [server_id]))
 
-    async def reserve(self, reservation: Reservation, now: float, heartbeat_timeout_s: float) -> None:
-        """Hold a slot, or raise why not; atomic across every instance on this Redis."""
+    async def reserve(
+        self,
+        reservation: Reservation,
+        now: float,
+        heartbeat_timeout_s: float,
+        *,
+        address: str = "",
+        max_per_address: int = 0,
+    ) -> str | None:
+        """Hold a slot, or raise why not; atomic across every instance on this Redis.
+
+        The player's hold and the address's reservations are read first, so that the script is
+        given every key it touches; it refuses to act (and this reads again) if the hold changed.
+        """
         r = reservation
-        keys = [*self._server_keys(r.server_id, "", "pending", "holds"), self._key("reservation", r.jti)]
-        forget_at_ms = int((r.expires_at + RESERVATION_RETENTION_S) * 1000)
-        args = [
-            r.jti, r.server_id, r.player.id, r.player.name, r.digest, r.kid, r.expires_at,
-            now, heartbeat_timeout_s, now - RESERVATION_RETENTION_S, forget_at_ms,
-        ]
-        outcome = (await self._run("reserve", keys, args)).decode()
+        hold_key = self._key("player-hold", r.player.id)
+        address_key = self._key("address-reservations", address)
+        for _attempt in range(RESERVE_ATTEMPTS):
+            hold, listed = await self._reserve_view(hold_key, address_key, now, max_per_address)
+            old_jti, old_server, old_address = hold
+            old_keys = (
+                [*self._server_keys(old_server, "pending", "holds"),
+                 self._key("address-reservations", old_address)]
+                if old_jti
+                else [*self._server_keys(r.server_id, "pending", "holds"), address_key]
+            )
+            keys = [
+                *self._server_keys(r.server_id, "", "pending", "holds"), self._key("reservation", r.jti),
+                hold_key, address_key, *old_keys, *(self._key("reservation", jti) for jti in listed),
+            ]
+            forget_at_ms = int((r.expires_at + RESERVATION_RETENTION_S) * 1000)
+            args = [
+                r.jti, r.server_id, r.player.id, r.player.name, r.digest, r.kid, r.expires_at,
+                now, heartbeat_timeout_s, now - RESERVATION_RETENTION_S, forget_at_ms,
+                address, max_per_address, old_jti, old_server, old_address, *listed,
+            ]
+            outcome = (await self._run("reserve", keys, args)).decode()
+            if outcome != "retry":
+                break
+        else:
+            raise Unavailable("the store is busy: this player's joins keep racing; retry")
         if outcome == "not_found":
             raise NotFound("no such game server")
+        if outcome.startswith("too_many_reservations"):
+            raise too_many_reservations(max_per_address, float(outcome.split()[1]))
         if outcome != "ok":
             status = outcome.removeprefix("server_")
             raise Conflict(f"the game server is {status}", outcome)
+        return old_server if old_jti and old_server != r.server_id else None
+
+    async def _reserve_view(
+        self, hold_key: str, address_key: str, now: float, max_per_address: int
+    ) -> tuple[tuple[str, str, str], list[str]]:
+        """The player's hold (jti, server, address; '' when none) and the address's live jtis."""
+        client = self._client
+        with self._reachable():
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.hmget(hold_key, "jti", "server", "address")
+                if max_per_address:
+                    pipe.zrangebyscore(address_key, f"({now!r}", "+inf")
+                replies = await pipe.execute()
+        jti, server, address = (_text(value) for value in replies[0])
+        listed = [raw.decode() for raw in replies[1]] if max_per_address else []
+        return (jti, server, address), listed
 
     async def redeem(self, jti: str, digest: bytes, server_id: str, now: float) -> RedeemResult:
         """Atomically redeem the reservation of `jti`: of concurrent attempts, exactly one wins."""

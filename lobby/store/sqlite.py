@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lobby.errors import Conflict, NotFound
+from lobby.errors import Conflict, NotFound, too_many_reservations
 from lobby.names import legacy_name_key, name_key
 from lobby.private_files import private_database
 from lobby.store.base import (
@@ -82,6 +82,11 @@ MIGRATIONS: tuple[str, ...] = (
         player TEXT,
         created_at REAL NOT NULL
     );
+    """,
+    """
+    ALTER TABLE reservations ADD COLUMN address TEXT NOT NULL DEFAULT '';
+    CREATE INDEX reservations_address ON reservations (address, expires_at)
+        WHERE redeemed_at IS NULL;
     """,
     # Names are unique by their look-alike key (lobby.names.name_key) instead of their casefold.
     # Where two existing names share a key, the first registered takes it; the others keep their
@@ -273,15 +278,22 @@ class SqliteStore:
             lambda c: c.execute("DELETE FROM servers WHERE id = ?", (server_id,)).rowcount == 1
         )
 
-    async def reserve(self, reservation: Reservation, now: float, heartbeat_timeout_s: float) -> None:
-        """Hold a slot, or raise why not."""
+    async def reserve(
+        self,
+        reservation: Reservation,
+        now: float,
+        heartbeat_timeout_s: float,
+        *,
+        address: str = "",
+        max_per_address: int = 0,
+    ) -> str | None:
+        """Hold a slot, or raise why not (the whole operation rolls back on a refusal)."""
 
-        def op(c: sqlite3.Connection) -> None:
-            c.execute(
-                "DELETE FROM reservations WHERE server_id = ? AND player_id = ?"
-                " AND redeemed_at IS NULL",
-                (reservation.server_id, reservation.player.id),
-            )
+        def op(c: sqlite3.Connection) -> str | None:
+            replaced = c.execute(
+                "DELETE FROM reservations WHERE player_id = ? AND redeemed_at IS NULL RETURNING server_id",
+                (reservation.player.id,),
+            ).fetchall()
             row = c.execute(
                 f"SELECT {SERVER_COLUMNS} FROM servers s WHERE s.id = ?",  # noqa: S608
                 (now, reservation.server_id),
@@ -292,13 +304,23 @@ class SqliteStore:
             if status != "online":
                 reason = "server_offline" if status == "offline" else "server_full"
                 raise Conflict(f"the game server is {status}", reason)
+            if max_per_address:
+                held, first_expiry = c.execute(  # reads at most `max_per_address` index entries
+                    "SELECT count(*), min(expires_at) FROM (SELECT expires_at FROM reservations"
+                    " WHERE address = ? AND redeemed_at IS NULL AND expires_at > ? LIMIT ?)",
+                    (address, now, max_per_address),
+                ).fetchone()
+                if held >= max_per_address:
+                    raise too_many_reservations(max_per_address, first_expiry - now)
             r = reservation
             c.execute(
-                "INSERT INTO reservations VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-                (r.jti, r.server_id, r.player.id, r.player.name, r.digest, r.kid, r.expires_at),
+                "INSERT INTO reservations VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                (r.jti, r.server_id, r.player.id, r.player.name, r.digest, r.kid, r.expires_at, address),
             )
+            others = {sid for (sid,) in replaced if sid != r.server_id}
+            return others.pop() if others else None
 
-        await self._write(op)
+        return await self._write(op)
 
     async def redeem(self, jti: str, digest: bytes, server_id: str, now: float) -> RedeemResult:
         """Atomically redeem the reservation of `jti`."""

@@ -120,7 +120,7 @@ def test_after_rotation_new_tokens_carry_the_new_kid_and_older_tokens_still_rede
     assert {old_kid, new_kid} <= set(published_kids(lobby.url))
 
     other = add_server(client)
-    assert kid_of(join(client, player, other)) == new_kid
+    assert kid_of(join(client, new_player(client), other)) == new_kid  # the player's token stays theirs
     r = redeem(client, server, old_token)
     assert r.status_code == 200, r.text
     assert r.json()["player"]["id"] == player.id

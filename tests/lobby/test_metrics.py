@@ -124,6 +124,30 @@ def test_metrics_label_requests_by_route_template_never_by_raw_id(fresh: LobbyPr
     assert value(text, "playlink_http_requests_total", **heartbeat) == 1
 
 
+def test_made_up_methods_add_no_series_even_when_refused(start_lobby: object) -> None:
+    lobby = start_lobby(  # type: ignore[operator]
+        LOBBY_RATE_LIMITS_ENABLED="true", LOBBY_RATE_LIMIT_PER_ADDRESS="1000/minute"
+    )
+    other_address = httpx.HTTPTransport(local_address="127.0.0.2")
+    with httpx.Client(base_url=lobby.url, timeout=10, transport=other_address) as watcher:
+        before = watcher.get("/metrics").text
+    with httpx.Client(base_url=lobby.url, timeout=10) as api:
+        statuses = {api.request(f"BREW{i}", "/v1/games").status_code for i in range(2000)}
+    with httpx.Client(base_url=lobby.url, timeout=10, transport=other_address) as watcher:
+        after = watcher.get("/metrics").text
+
+    assert statuses == {405, 429}, "some answered, some refused by the rate limit"
+    assert "BREW" not in after
+    new_series = set(samples(after)) - set(samples(before))
+    assert len(new_series) < 60, sorted(new_series)
+    assert len(after) < len(before) + 20_000
+    methods = {dict(labels)["method"] for _name, labels in samples(after) if "method" in dict(labels)}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "other"}
+    games = {"route": "/v1/games", "method": "other"}
+    counted = sum(value(after, "playlink_http_requests_total", status=s, **games) for s in ("405", "429"))
+    assert counted == 2000
+
+
 def test_an_event_subscriber_is_counted_while_its_stream_is_open(start_lobby: object) -> None:
     fresh = start_lobby(LOBBY_EVENTS_PING_S="0.2")  # type: ignore[operator]  # a ping finds the hang-up
     with EventStream(fresh.url) as stream:

@@ -11,6 +11,7 @@ import pytest
 
 from lobby.settings import SettingsError, load_settings
 from tests.lobby.sse import EventStream
+from tests.lobby.test_metrics import scrape, value
 from tests.support.lobby import PASSWORD, LobbyProcess, add_server, new_player, unique
 
 STATE = re.compile(r'"(\w+)";r=(\d+);t=(\d+)')
@@ -137,6 +138,39 @@ def test_event_streams_are_capped_per_address_and_a_closed_one_frees_its_slot(
     finally:
         for s in streams:
             s.close()
+
+
+def open_and_close_stream(client: httpx.Client, headers: dict[str, str] | None = None) -> httpx.Response:
+    """Open `GET /v1/events`, take its answer's head, and hang up."""
+    with client.stream("GET", "/v1/events", headers=headers) as r:
+        if r.status_code != 200:
+            r.read()
+        return r
+
+
+def test_opening_event_streams_spends_the_address_budget(start_lobby: object) -> None:
+    lobby = limited(start_lobby, per_address="10/minute")
+    with httpx.Client(base_url=lobby.url, timeout=10, headers={"Connection": "close"}) as client:
+        answers = [open_and_close_stream(client) for _ in range(15)]
+    statuses = [r.status_code for r in answers]
+    assert statuses == sorted(statuses), statuses
+    assert statuses[-1] == 429
+    refused = answers[-1]
+    assert refused.json()["reason"] == "rate_limited"
+    assert "'address'" in refused.json()["detail"]
+    assert '"address";q=10;w=60' in answers[0].headers["ratelimit-policy"]
+    assert '"streams";q=' in answers[0].headers["ratelimit-policy"]
+
+
+def test_a_bogus_bearer_on_repeated_stream_opens_reads_the_store_once(start_lobby: object) -> None:
+    lobby = limited(start_lobby, per_address="1000/minute")
+    bogus = {"Authorization": "Bearer not-a-session-of-this-lobby"}
+    with httpx.Client(base_url=lobby.url, timeout=10) as client:
+        before = value(scrape(lobby), "playlink_store_operation_seconds_count", operation="session_player")
+        statuses = [open_and_close_stream(client, bogus).status_code for _ in range(20)]
+        after = value(scrape(lobby), "playlink_store_operation_seconds_count", operation="session_player")
+    assert statuses == [200] * 20, "a dead session streams as anonymous"
+    assert after - before <= 2, "one read, or two if the 5 s the cache trusts it ran out meanwhile"
 
 
 def test_an_invalid_limit_stops_start_up_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:

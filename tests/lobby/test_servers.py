@@ -165,6 +165,37 @@ def test_a_full_server_refuses_joins_and_leaving_frees_the_slot(client, players)
     assert client.post(f"/v1/games/{server.id}/join", headers=second.auth).status_code == 201
 
 
+def test_a_players_join_on_another_server_frees_the_first_servers_slot(client, players):
+    first, second = players
+    a, b = add_server(client, capacity=1), add_server(client, capacity=1)
+    token = join(client, first, a)
+    assert listed_status(client, a) == "full"
+    join(client, first, b)
+    assert (game(client, a)["reserved"], listed_status(client, a)) == (0, "online")
+    assert_problem(redeem(client, a, token), 401, "unknown_token")
+    assert client.post(f"/v1/games/{a.id}/join", headers=second.auth).status_code == 201
+
+
+def test_unredeemed_joins_from_one_address_are_capped_with_a_clear_reason(start_lobby):
+    lobby = start_lobby(LOBBY_RESERVATIONS_PER_ADDRESS="2")
+    with httpx.Client(base_url=lobby.url, timeout=10) as c:
+        server = add_server(c, capacity=100)
+        squatters = [new_player(c) for _ in range(3)]
+        tokens = [join(c, p, server) for p in squatters[:2]]
+        refused = c.post(f"/v1/games/{server.id}/join", headers=squatters[2].auth)
+        assert_problem(refused, 429, "too_many_reservations")
+        assert 1 <= int(refused.headers["retry-after"]) <= 120
+        assert game(c, server)["reserved"] == 2
+        assert join(c, squatters[0], server), "a player's new join replaces their own"
+        other = httpx.HTTPTransport(local_address="127.0.0.2")
+        with httpx.Client(base_url=lobby.url, timeout=10, transport=other) as elsewhere:
+            r = elsewhere.post(f"/v1/games/{server.id}/join", headers=squatters[2].auth)
+            assert r.status_code == 201, "another address has a budget of its own"
+        assert redeem(c, server, tokens[1]).status_code == 200
+        fourth = new_player(c)
+        assert c.post(f"/v1/games/{server.id}/join", headers=fourth.auth).status_code == 201
+
+
 def test_leaving_a_player_who_is_not_on_the_server_is_404(client, players):
     server = add_server(client)
     r = client.post(f"/v1/servers/{server.id}/leave", json={"player": players[0].id}, headers=server.auth)

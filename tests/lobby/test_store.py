@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from lobby.errors import Conflict, LobbyError, NotFound, Unavailable
+from lobby.errors import Conflict, LobbyError, NotFound, RateLimited, Unavailable
 from lobby.store import (
     GameServer,
     Player,
@@ -208,6 +208,74 @@ async def test_a_refused_reserve_keeps_the_players_earlier_reservation(store):
         await reserve(store, reservation(server, player))
     await store.heartbeat(server.id, 0, time.time())
     assert (await redeem(store, held)).outcome is RedeemOutcome.REDEEMED
+
+
+async def test_a_players_join_on_another_server_replaces_the_earlier_one(store):
+    a, b = await add_server(store, 1), await add_server(store, 1)
+    player = Player(new_id("p"), "roams")
+    first, second = reservation(a, player), reservation(b, player)
+    assert await store.reserve(first, time.time(), HEARTBEAT_TIMEOUT_S) is None
+    assert await store.reserve(second, time.time(), HEARTBEAT_TIMEOUT_S) == a.id
+    assert (await store.get_server(a.id, time.time())).reserved == 0
+    assert (await store.get_server(b.id, time.time())).reserved == 1
+    assert (await redeem(store, first)).outcome is RedeemOutcome.NOT_ISSUED
+    assert await store.reservation(first.jti) is None
+    await reserve(store, reservation(a))  # the slot it held is free for someone else
+    assert (await redeem(store, second)).outcome is RedeemOutcome.REDEEMED
+
+
+async def test_concurrent_joins_of_one_player_leave_one_reservation(store):
+    servers = [await add_server(store, 5) for _ in range(6)]
+    player = Player(new_id("p"), "everywhere")
+    joins = [reservation(server, player) for server in servers for _ in range(3)]
+    await asyncio.gather(*(reserve(store, r) for r in joins))
+    seen = await store.list_servers(time.time(), [s.id for s in servers])
+    assert sum(server.reserved for server in seen) == 1
+    outcomes = [(await redeem(store, r)).outcome for r in joins]
+    assert outcomes.count(RedeemOutcome.REDEEMED) == 1
+
+
+async def reserve_from(store: Store, r: Reservation, address: str, cap: int) -> str | None:
+    return await store.reserve(r, time.time(), HEARTBEAT_TIMEOUT_S, address=address, max_per_address=cap)
+
+
+async def test_unredeemed_reservations_from_one_address_are_capped(store):
+    a, b = await add_server(store, 100), await add_server(store, 100)
+    held = [reservation(a if i % 2 else b) for i in range(3)]
+    for r in held:
+        await reserve_from(store, r, "203.0.113.5", cap=3)
+    with pytest.raises(RateLimited) as refused:
+        await reserve_from(store, reservation(a), "203.0.113.5", cap=3)
+    assert refused.value.reason == "too_many_reservations"
+    assert 1 <= int(refused.value.headers["Retry-After"]) <= 120
+    await reserve_from(store, reservation(a), "203.0.113.6", cap=3)  # another address
+    await reserve_from(store, reservation(b, held[0].player), "203.0.113.5", cap=3)  # a replacement
+    assert (await redeem(store, held[1])).outcome is RedeemOutcome.REDEEMED
+    await reserve_from(store, reservation(a), "203.0.113.5", cap=3)  # the redeemed one left room
+
+
+async def test_a_join_refused_over_the_address_cap_changes_nothing(store):
+    server = await add_server(store, 100)
+    player = Player(new_id("p"), "travels")
+    earlier = reservation(server, player)
+    await reserve_from(store, earlier, "198.51.100.1", cap=1)
+    await reserve_from(store, reservation(server), "203.0.113.9", cap=1)
+    with pytest.raises(RateLimited):
+        await reserve_from(store, reservation(server, player), "203.0.113.9", cap=1)
+    assert (await store.get_server(server.id, time.time())).reserved == 2
+    assert (await redeem(store, earlier)).outcome is RedeemOutcome.REDEEMED
+
+
+async def test_concurrent_joins_from_one_address_never_pass_its_cap(store):
+    server = await add_server(store, 100)
+    results = await asyncio.gather(
+        *(reserve_from(store, reservation(server), "192.0.2.77", cap=5) for _ in range(20)),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, RateLimited)]
+    assert len(refused) == 15
+    assert not [r for r in results if isinstance(r, BaseException) and r not in refused]
+    assert (await store.get_server(server.id, time.time())).reserved == 5
 
 
 async def test_an_expired_reservation_frees_its_slot_and_stops_redeeming_at_once(store):

@@ -96,3 +96,15 @@ def test_the_cache_never_holds_more_than_its_bound() -> None:
     reads = loader.reads
     assert lookup(cache, loader, "24") == "v24"
     assert loader.reads == reads
+
+
+def test_a_flood_of_unknown_keys_is_remembered_without_pushing_values_out() -> None:
+    clock, loader = Clock(), Loader({"real": "session"})
+    cache: TtlCache[str, str] = TtlCache(5.0, 10, keep_misses=True, clock=clock)
+    assert lookup(cache, loader, "real") == "session"
+    for i in range(25):
+        assert lookup(cache, loader, f"bogus{i}") is None
+    assert lookup(cache, loader, "bogus24") is None
+    reads = loader.reads
+    assert lookup(cache, loader, "real") == "session"
+    assert loader.reads == reads, "the value stayed cached"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -44,6 +45,7 @@ class LobbyProcess:
     env_overrides: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     serve_args: tuple[str, ...] = ()
+    soft_file_limit: int | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -63,6 +65,8 @@ class LobbyProcess:
             LOBBY_DATA_DIR=str(self.data_dir),
             LOBBY_ADMIN_TOKEN=ADMIN_TOKEN,
             LOBBY_RATE_LIMITS_ENABLED="false",
+            # Every test joins from 127.0.0.1, far more often than players share an address.
+            LOBBY_RESERVATIONS_PER_ADDRESS="1000000",
         )
         env.update(self.env_overrides)
         return env
@@ -80,6 +84,7 @@ class LobbyProcess:
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=None if self.soft_file_limit is None else self._lower_file_limit,
         )
         log.close()
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -94,6 +99,11 @@ class LobbyProcess:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"lobby did not become ready:\n{self.log_path.read_text()}")
+
+    def _lower_file_limit(self) -> None:
+        """In the child before exec: the soft open-file limit a service manager gives by default."""
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.soft_file_limit, hard))
 
     def stop(self) -> None:
         """Stop the process (SIGTERM, then SIGKILL)."""
