@@ -58,13 +58,18 @@ async def test_writes_made_during_an_fsync_share_the_next_one(path):
     disk = SlowDisk(path, "BEGIN IMMEDIATE", True)
     await disk.start()
     calls = []
-    for n in range(40):  # 40 loop turns, one write each, while fsyncs take 50 ms
+    started = time.monotonic()
+    for n in range(40):  # 40 loop turns, one write each (about 2.5 ms apart), while fsyncs take 50 ms
         calls.append(disk.call(insert(n)))
         await asyncio.sleep(FSYNC_S / 20)
     assert await asyncio.gather(*calls) == list(range(1, 41))
+    elapsed = time.monotonic() - started
     await disk.stop()
     assert disk.most_at_once == 1
-    assert disk.fsyncs <= 4
+    # One fsync per window of FSYNC_S at most, however much a loaded machine stretched the loop, and
+    # the writes shared them: never one fsync per write.
+    assert disk.fsyncs <= max(4, int(elapsed / FSYNC_S) + 2)
+    assert disk.fsyncs <= 20
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (40,)
 
