@@ -9,7 +9,16 @@ Every error is a `PlaylinkError` with a machine-readable `reason`. The protocol:
 
 from __future__ import annotations
 
-from client_sdk.client import AsyncGameClient, GameClient, IncomingJoin, JoinPreview, VerifiedJoin
+from client_sdk.client import (
+    AsyncGameClient,
+    GameClient,
+    IncomingJoin,
+    JoinHandler,
+    JoinPreview,
+    JoinStream,
+    VerifiedJoin,
+    split_address,
+)
 from client_sdk.errors import (
     BadSignature,
     Conflict,
@@ -60,7 +69,9 @@ __all__ = [
     "IncomingJoin",
     "JWKSCache",
     "JoinClaims",
+    "JoinHandler",
     "JoinPreview",
+    "JoinStream",
     "LobbyRefused",
     "LobbyUnavailable",
     "Malformed",
@@ -88,4 +99,5 @@ __all__ = [
     "WrongType",
     "error_for_reason",
     "error_from_response",
+    "split_address",
 ]

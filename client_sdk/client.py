@@ -3,9 +3,12 @@
     client = AsyncGameClient("arena", lobby_url="https://lobby.example")   # the lobby the GAME pins
     async with client.listen() as joins:
         async for join in joins:
-            if ask_player(join.prompt()):                  # claims read without trust, for display
-                verified = await client.verify(join)       # JWKS of the pinned lobby; typ, iss, exp
-                connection = await client.connect(verified)  # address from the verified `srv` only
+            await client.ack(join)                         # the player's page shows "received"
+            if not ask_player(join.prompt()):              # claims read without trust, for display
+                await client.decline(join)                 # the slot is freed, the page shows it
+                continue
+            verified = await client.verify(join)           # JWKS of the pinned lobby; typ, iss, exp
+            connection = await client.connect(verified)    # address from the verified `srv` only
 
 `AsyncGameClient` is the primary API; `GameClient` is its blocking flavour for a game's own loop.
 """
@@ -13,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import queue
 import socket
@@ -28,22 +32,24 @@ from client_sdk.errors import (
     LobbyUnavailable,
     Malformed,
     NotFound,
-    PlaylinkError,
     TokenRefused,
     UntrustedLobby,
     WrongAudience,
+    error_for_reason,
     error_from_response,
 )
 from client_sdk.jwks import REFETCH_INTERVAL_S, JWKSCache
+from client_sdk.untrusted_json import loads
 from client_sdk.verify import LEEWAY_S, JoinClaims, TokenVerifier, read_unverified
 from launcher.errors import ClientUnavailable, LauncherError, MessageRefused, URLRefused
 from launcher.ipc import JoinListener
 from launcher.urls import REDACTED, Join, normalize_lobby
 
 REQUEST_TIMEOUT_S = 5.0
-JOIN_QUEUE_SIZE = 16
+JOIN_QUEUE_SIZE = 16  # joins taken but not yet polled; past it the launcher is answered ok:false, "busy"
 
 JoinHandler = Callable[["IncomingJoin"], Awaitable[None] | None]
+"""A function called with each join as it arrives; plain or `async`; raising refuses that join."""
 
 
 @dataclass(frozen=True)
@@ -125,17 +131,23 @@ class VerifiedJoin:
 
 
 def split_address(address: str) -> tuple[str, int]:
-    """Split `host:port` (IPv6 in brackets); `Malformed` if it is not one."""
+    """Split `host:port` (IPv6 in brackets, as in `srv`) into host and port; `Malformed` if it is not one."""
     host, sep, port = address.rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise Malformed("the srv claim is not host:port")
+        raise Malformed(f"{address[:80]!r} is not host:port")
     return host, int(port)
 
 
 class JoinStream:
-    """The joins arriving for one scheme: `async with` to listen, `async for` to take them."""
+    """The joins arriving for one scheme: `async with` to listen, `async for` to take them.
+
+    At most `JOIN_QUEUE_SIZE` (16) joins wait to be taken; past that the launcher is answered
+    `{"ok": false}` (the game client is busy) and the player's page never hears `received`.
+    A join naming a lobby other than the pinned one is refused the same way (`untrusted_lobby`).
+    `async with` raises `Conflict` when another instance already listens for this scheme.
+    """
 
     def __init__(self, client: AsyncGameClient, handler: JoinHandler | None = None) -> None:
         self._client = client
@@ -161,7 +173,7 @@ class JoinStream:
         try:
             await self.listener.start()
         except LauncherError as exc:
-            raise PlaylinkError(str(exc), reason=exc.reason) from None
+            raise error_for_reason(exc.reason, str(exc)) from None
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -213,11 +225,13 @@ class AsyncGameClient:
         self.verifier = TokenVerifier(self.jwks, issuer=issuer or self.lobby, leeway_s=leeway_s)
 
     def listen(self) -> JoinStream:
-        """Listen for joins (single instance per user and scheme): `async with ... as joins`."""
+        """Listen for joins (single instance per user and scheme): `async with ... as joins`;
+        `Conflict` when another instance of the game already listens."""
         return JoinStream(self)
 
     async def serve(self, handler: JoinHandler) -> None:
-        """Call `handler(join)` for each join until cancelled; an exception refuses that join."""
+        """Call `handler(join)` (plain or async) for each join until cancelled; an exception refuses
+        that join (the launcher is answered `ok: false`); `Conflict` as for `listen`."""
         async with JoinStream(self, handler) as stream:
             await stream.listener.serve_forever()
 
@@ -248,17 +262,34 @@ class AsyncGameClient:
         return VerifiedJoin(self.lobby, join.token, claims)
 
     async def ack(self, join: IncomingJoin | VerifiedJoin) -> bool:
-        """Tell the pinned lobby the client got this join; False when the lobby has no such endpoint."""
+        """Tell the pinned lobby the client got this join; False when the lobby has no such endpoint.
+
+        Raises `UntrustedLobby`, `LobbyUnavailable`, or the lobby's `TokenRefused` reason."""
+        return await self._report("/v1/joins/ack", join) is not None
+
+    async def decline(self, join: IncomingJoin | VerifiedJoin) -> bool:
+        """Tell the pinned lobby the player turned this join down: its slot is freed at once, the
+        token no longer redeems, and the player's page shows `declined`. False when the lobby has no
+        such endpoint or the server already redeemed the join. Raises as `ack` does."""
+        return await self._report("/v1/joins/decline", join) == "declined"
+
+    async def _report(self, path: str, join: IncomingJoin | VerifiedJoin) -> str | None:
+        """POST the join's token to `path`; the join's state it answers, None on a 404."""
         self.check_lobby(join)
         try:
-            response = await self._http.post("/v1/joins/ack", json={"token": join.token})
+            response = await self._http.post(path, json={"token": join.token})
         except httpx.HTTPError as exc:
             raise LobbyUnavailable(f"the lobby could not be reached ({type(exc).__name__})") from None
         if response.is_success:
-            return True
+            try:
+                body = loads(response.content)
+            except ValueError:
+                body = None
+            state = body.get("state") if isinstance(body, dict) else None
+            return state if isinstance(state, str) else ""
         error = error_from_response(response)
         if isinstance(error, NotFound):
-            return False
+            return None
         raise error
 
     async def connect(self, join: VerifiedJoin) -> handshake.Connection:
@@ -286,7 +317,7 @@ class GameClient:
             return AsyncGameClient(scheme, lobby_url, **options)  # type: ignore[arg-type]
 
         self._core = self._portal.call(build)
-        self._joins: queue.Queue[IncomingJoin] = queue.Queue(JOIN_QUEUE_SIZE)
+        self._joins: queue.Queue[IncomingJoin | None] = queue.Queue(JOIN_QUEUE_SIZE)
         self._stream: JoinStream | None = None
 
     @property
@@ -312,32 +343,54 @@ class GameClient:
             raise ClientUnavailable("the game client is busy with earlier joins") from None
 
     def poll(self, timeout_s: float | None = 0) -> IncomingJoin | None:
-        """The next join, or None if none arrives within `timeout_s` (0: do not wait)."""
+        """The next join, or None if none arrives within `timeout_s` seconds (0, the default: do not
+        wait, for a frame loop; None: wait until a join arrives or the client closes)."""
         try:
-            return self._joins.get(block=bool(timeout_s), timeout=timeout_s or None)
+            return self._joins.get(block=timeout_s != 0, timeout=timeout_s)
         except queue.Empty:
             return None
 
-    def verify(self, join: IncomingJoin, **expected: str) -> VerifiedJoin:
-        """Verify the join (see `AsyncGameClient.verify`)."""
-        return self._portal.call(self._core.verify, join, **expected)
+    def verify(
+        self,
+        join: IncomingJoin,
+        *,
+        expected_address: str | None = None,
+        expected_server_id: str | None = None,
+    ) -> VerifiedJoin:
+        """Verify the join (see `AsyncGameClient.verify`); blocks up to the request timeout."""
+        return self._portal.call(
+            self._core.verify, join, expected_address=expected_address, expected_server_id=expected_server_id
+        )
 
     def ack(self, join: IncomingJoin | VerifiedJoin) -> bool:
         """Acknowledge the join at the pinned lobby (see `AsyncGameClient.ack`)."""
         return self._portal.call(self._core.ack, join)
 
+    def decline(self, join: IncomingJoin | VerifiedJoin) -> bool:
+        """Decline the join at the pinned lobby (see `AsyncGameClient.decline`)."""
+        return self._portal.call(self._core.decline, join)
+
     def connect(self, join: VerifiedJoin) -> tuple[socket.socket, handshake.Player]:
-        """Connect to the verified `srv` with the reference handshake; the socket and the player."""
-        return handshake.hello_blocking(join.host, join.port, join.token, self._core.handshake_timeout_s)
+        """Connect to the verified `srv` with the reference handshake; the socket and the player.
+
+        The handshake is bounded by `handshake_timeout_s`; the socket handed back is in blocking
+        mode with no timeout (the game sets its own). Raises `HandshakeFailed` or the server's
+        `TokenRefused` reason."""
+        timeout_s = self._core.handshake_timeout_s
+        sock, player = handshake.hello_blocking(join.host, join.port, join.token, timeout_s)
+        sock.settimeout(None)
+        return sock, player
 
     def close(self) -> None:
-        """Stop listening, close connections and the loop thread."""
+        """Stop listening, close connections and the loop thread; a waiting `poll(None)` returns None."""
         try:
             if self._stream is not None:
                 self._portal.call(self._stream.aclose)
             self._portal.call(self._core.aclose)
         finally:
             self._portal.close()
+            with contextlib.suppress(queue.Full):
+                self._joins.put_nowait(None)
 
     def __enter__(self) -> GameClient:
         return self

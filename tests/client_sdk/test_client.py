@@ -10,9 +10,10 @@ import pytest
 
 from client_sdk import (
     AsyncGameClient,
+    Conflict,
     IncomingJoin,
-    PlaylinkError,
     Replayed,
+    UnknownToken,
     UntrustedLobby,
     WrongAudience,
 )
@@ -49,6 +50,32 @@ async def test_ack_posts_the_token_to_the_pinned_lobby_and_tolerates_a_missing_e
             await client.ack(IncomingJoin("https://elsewhere.example", token))
 
 
+async def test_decline_frees_the_slot_at_the_pinned_lobby_and_the_token_stops_redeeming(
+    lobby: LobbyProcess, api: httpx.Client
+) -> None:
+    server = add_server(api, capacity=1)
+    token = join(api, new_player(api), server)
+    async with AsyncGameClient(SCHEME, lobby.url) as client:
+        with pytest.raises(UntrustedLobby):
+            await client.decline(IncomingJoin("https://elsewhere.example", token))
+        assert await client.ack(IncomingJoin(lobby.url, token)) is True
+        assert await client.decline(IncomingJoin(lobby.url, token)) is True
+        assert api.get(f"/v1/games/{server.id}").json()["reserved"] == 0
+        with pytest.raises(UnknownToken):
+            await client.decline(IncomingJoin(lobby.url, token))
+    assert api.post("/v1/tokens/redeem", json={"token": token}, headers=server.auth).status_code == 401
+
+
+async def test_a_join_the_server_already_redeemed_is_not_declined(
+    lobby: LobbyProcess, api: httpx.Client
+) -> None:
+    server = add_server(api)
+    token = join(api, new_player(api), server)
+    api.post("/v1/tokens/redeem", json={"token": token}, headers=server.auth)
+    async with AsyncGameClient(SCHEME, lobby.url) as client:
+        assert await client.decline(IncomingJoin(lobby.url, token)) is False
+
+
 async def test_the_game_servers_refusal_reaches_the_client_as_its_exception(
     lobby: LobbyProcess, api: httpx.Client
 ) -> None:
@@ -75,7 +102,7 @@ async def test_a_second_listener_for_the_same_scheme_is_refused_as_a_conflict(
     lobby: LobbyProcess, desktop: Desktop
 ) -> None:
     async with AsyncGameClient(SCHEME, lobby.url) as client, client.listen():
-        with pytest.raises(PlaylinkError) as caught:
+        with pytest.raises(Conflict) as caught:
             async with client.listen():
                 pass
         assert caught.value.reason == "conflict"
