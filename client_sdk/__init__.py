@@ -9,6 +9,7 @@ Every error is a `PlaylinkError` with a machine-readable `reason`. The protocol:
 
 from __future__ import annotations
 
+from client_sdk.attempt import JoinAttempt, JoinState
 from client_sdk.client import (
     AsyncGameClient,
     GameClient,
@@ -68,9 +69,11 @@ __all__ = [
     "HeartbeatState",
     "IncomingJoin",
     "JWKSCache",
+    "JoinAttempt",
     "JoinClaims",
     "JoinHandler",
     "JoinPreview",
+    "JoinState",
     "JoinStream",
     "LobbyRefused",
     "LobbyUnavailable",

@@ -28,6 +28,7 @@ import httpx
 
 from client_sdk import handshake
 from client_sdk._portal import Portal
+from client_sdk.attempt import JoinAttempt
 from client_sdk.errors import (
     LobbyUnavailable,
     Malformed,
@@ -308,7 +309,8 @@ class AsyncGameClient:
 
 
 class GameClient:
-    """The blocking flavour of `AsyncGameClient`: `start()`, then `poll()` joins from the game loop."""
+    """The blocking flavour of `AsyncGameClient`: `start()`, then `poll()` joins from the game loop
+    and drive each with `begin(join)` (never blocks), or with the blocking `verify`/`connect`."""
 
     def __init__(self, scheme: str, lobby_url: str, **options: object) -> None:
         self._portal = Portal()
@@ -341,6 +343,11 @@ class GameClient:
             self._joins.put_nowait(join)
         except queue.Full:
             raise ClientUnavailable("the game client is busy with earlier joins") from None
+
+    def begin(self, join: IncomingJoin) -> JoinAttempt:
+        """Start the join's lifecycle without blocking: acks it at once, then `accept()` or
+        `decline()` on the handle, and read its `state` each frame (see `client_sdk.attempt`)."""
+        return JoinAttempt(self._core, self._portal.loop, join)
 
     def poll(self, timeout_s: float | None = 0) -> IncomingJoin | None:
         """The next join, or None if none arrives within `timeout_s` seconds (0, the default: do not
