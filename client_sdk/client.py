@@ -23,6 +23,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import httpx
 
@@ -47,6 +48,7 @@ from launcher.ipc import JoinListener
 from launcher.urls import REDACTED, Join, normalize_lobby
 
 REQUEST_TIMEOUT_S = 5.0
+NAME_LOOKUP_TIMEOUT_S = 1.0  # the launcher waits for the join's answer meanwhile (5 s in all)
 JOIN_QUEUE_SIZE = 16  # joins taken but not yet polled; past it the launcher is answered ok:false, "busy"
 
 JoinHandler = Callable[["IncomingJoin"], Awaitable[None] | None]
@@ -88,14 +90,20 @@ def preview(token: str) -> JoinPreview:
 
 
 class IncomingJoin:
-    """A join handed over by the launcher: its lobby, its token, and an untrusted preview."""
+    """A join handed over by the launcher: its lobby, its token, and an untrusted preview.
 
-    __slots__ = ("lobby", "preview", "token")
+    `server_name` is the name the pinned lobby lists for the server the token names (looked up
+    when the join arrives; None if the lobby did not answer in time): like the preview, it is
+    for display only until `verify` (a forged token can name any server the lobby lists).
+    """
 
-    def __init__(self, lobby: str, token: str) -> None:
+    __slots__ = ("lobby", "preview", "server_name", "token")
+
+    def __init__(self, lobby: str, token: str, server_name: str | None = None) -> None:
         self.lobby = lobby
         self.token = token
         self.preview = preview(token)
+        self.server_name = server_name
 
     def __repr__(self) -> str:
         return f"IncomingJoin(lobby={self.lobby!r}, token={REDACTED!r}, preview={self.preview!r})"
@@ -107,8 +115,13 @@ class IncomingJoin:
         return max(0.0, self.preview.expires_at - (time.time() if now is None else now))
 
     def prompt(self) -> str:
-        """The question to ask the player before acting on a link a web page fired."""
-        server = self.preview.server_address or self.preview.server_id or "an unknown server"
+        """The question to ask the player before acting on a link a web page fired: "Join Arena #1
+        (203.0.113.5:7777) as alice?", the server's address alone when its name is unknown."""
+        address = self.preview.server_address or self.preview.server_id
+        if self.server_name and address:
+            server = f"{self.server_name} ({address})"
+        else:
+            server = self.server_name or address or "an unknown server"
         return f"Join {server} as {self.preview.player_name or 'an unknown player'}?"
 
 
@@ -161,6 +174,7 @@ class JoinStream:
         if join.lobby != self._client.lobby:
             raise MessageRefused(f"this game does not trust the lobby {join.lobby}", "untrusted_lobby")
         incoming = IncomingJoin(join.lobby, join.token)
+        incoming.server_name = await self._client.server_name(incoming)
         if self._handler is not None:
             result = self._handler(incoming)
             if inspect.isawaitable(result):
@@ -235,6 +249,25 @@ class AsyncGameClient:
         that join (the launcher is answered `ok: false`); `Conflict` as for `listen`."""
         async with JoinStream(self, handler) as stream:
             await stream.listener.serve_forever()
+
+    async def server_name(self, join: IncomingJoin) -> str | None:
+        """The name the pinned lobby lists for the server the join's (unverified) `aud` names, for
+        display; None when it has none or does not answer within `NAME_LOOKUP_TIMEOUT_S`."""
+        server_id = join.preview.server_id
+        try:
+            self.check_lobby(join)
+        except UntrustedLobby:
+            return None
+        if server_id is None:
+            return None
+        try:
+            response = await self._http.get(
+                f"/v1/games/{quote(server_id, safe='')}", timeout=NAME_LOOKUP_TIMEOUT_S
+            )
+            body = loads(response.content) if response.is_success else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        return _text(body.get("name")) if isinstance(body, dict) else None
 
     def check_lobby(self, join: IncomingJoin | VerifiedJoin) -> None:
         """Refuse a join naming a lobby other than the pinned one, before any connection."""

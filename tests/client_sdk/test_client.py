@@ -17,7 +17,7 @@ from client_sdk import (
     UntrustedLobby,
     WrongAudience,
 )
-from tests.support.lobby import LobbyProcess, add_server, join, new_player
+from tests.support.lobby import LobbyProcess, add_server, join, new_player, unique
 
 from .conftest import SCHEME, Desktop, game_host
 
@@ -28,6 +28,34 @@ def test_a_preview_reads_claims_without_trust_and_never_shows_the_token() -> Non
     assert garbage.seconds_left() is None
     assert garbage.prompt() == "Join an unknown server as an unknown player?"
     assert "c2ln" not in repr(garbage)
+
+
+async def test_a_join_arrives_named_as_the_pinned_lobby_lists_its_server(
+    lobby: LobbyProcess, api: httpx.Client, desktop: Desktop
+) -> None:
+    name = unique("Arena")
+    server, player = add_server(api, name=name), new_player(api)
+    desktop.install(lobby.url)
+    async with AsyncGameClient(SCHEME, lobby.url) as client, client.listen() as joins:
+        issued = api.post(f"/v1/games/{server.id}/join", headers=player.auth).json()
+        code, stderr = await desktop.open(issued["launch_url"])
+        assert code == 0, stderr
+        incoming = await asyncio.wait_for(anext(joins), 30)
+    assert incoming.server_name == name
+    assert incoming.prompt() == f"Join {name} ({server.address}) as {player.name}?"
+    assert incoming.preview.server_address == server.address
+
+
+async def test_a_server_the_lobby_does_not_list_is_named_by_its_address_only(
+    lobby: LobbyProcess, api: httpx.Client
+) -> None:
+    server, player = add_server(api), new_player(api)
+    token = join(api, player, server)
+    api.delete(f"/v1/servers/{server.id}", headers=server.auth)
+    async with AsyncGameClient(SCHEME, lobby.url) as client:
+        assert await client.server_name(IncomingJoin(lobby.url, token)) is None
+        assert await client.server_name(IncomingJoin("https://elsewhere.example", token)) is None
+    assert IncomingJoin(lobby.url, token).prompt() == f"Join {server.address} as {player.name}?"
 
 
 async def test_a_preview_counts_down_to_the_tokens_expiry(lobby: LobbyProcess, api: httpx.Client) -> None:
