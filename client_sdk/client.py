@@ -211,7 +211,11 @@ class JoinStream:
 
 
 class AsyncGameClient:
-    """A game client's link to the one lobby it pins: receive, verify, ack and connect joins."""
+    """A game client's link to the one lobby it pins: receive, ack, verify, connect or decline joins.
+
+    `lobby` is the pinned lobby's normalized URL (joins naming another are refused); `scheme` the
+    URL scheme it listens for. See docs/sdk.md for the lifecycle and what each method raises.
+    """
 
     def __init__(
         self,

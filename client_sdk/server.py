@@ -94,6 +94,10 @@ class AsyncGameServer:
     `on_lobby_back(state)` at the first heartbeat that gets through after failures, and
     `on_reported(count)` when queued admissions and leaves reached the lobby. Logs go to the
     `client_sdk` logger.
+
+    Attributes for the game: `id` (this server's id at the lobby), `players` (player id -> `Player`,
+    admitted and not left), `heartbeat_state` (a `HeartbeatState`), `policy`, `unreported` and
+    `unreported_leaves` (what waits for the lobby).
     """
 
     def __init__(
@@ -307,7 +311,10 @@ class AsyncGameServer:
         return admission
 
     async def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Admission:
-        """Run the server side of the reference handshake on a new connection; raise if refused."""
+        """Run the server side of the reference handshake on a new connection and admit the player by
+        the policy. On a refusal it answers `{"ok": false, "reason"}`, closes the connection and
+        raises the reason's `PlaylinkError` (a `TokenRefused`, `LobbyUnavailable` for an online
+        policy with the lobby down, or `HandshakeFailed` for a broken hello)."""
         admitted: list[Admission] = []
 
         async def admit(token: str) -> Player:
