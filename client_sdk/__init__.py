@@ -4,7 +4,9 @@ Game servers: `AsyncGameServer` (or the blocking `GameServer`) registers, heartb
 tokens by a `Policy` (online redeem, offline verify, or online with offline fallback) and reports
 leaves. Game clients: `AsyncGameClient` (or `GameClient`) receives joins from the launcher, shows
 them, verifies them against the lobby the game pins, and connects with the reference handshake.
-Every error is a `PlaylinkError` with a machine-readable `reason`. The protocol: docs/protocol.md.
+Every error is a `PlaylinkError` with a machine-readable `reason`. The guide: docs/sdk.md (the
+lifecycle for asyncio and for a frame loop, errors per method, policies, the `client_sdk` logger);
+the protocol: docs/protocol.md.
 """
 
 from __future__ import annotations
