@@ -12,16 +12,7 @@ the protocol: docs/protocol.md.
 from __future__ import annotations
 
 from client_sdk.attempt import JoinAttempt, JoinState
-from client_sdk.client import (
-    AsyncGameClient,
-    GameClient,
-    IncomingJoin,
-    JoinHandler,
-    JoinPreview,
-    JoinStream,
-    VerifiedJoin,
-    split_address,
-)
+from client_sdk.client import AsyncGameClient, GameClient, JoinHandler, JoinStream
 from client_sdk.errors import (
     BadSignature,
     Conflict,
@@ -52,6 +43,7 @@ from client_sdk.errors import (
     error_from_response,
 )
 from client_sdk.handshake import Connection, Player
+from client_sdk.joins import IncomingJoin, JoinPreview, VerifiedJoin, split_address
 from client_sdk.jwks import JWKSCache
 from client_sdk.server import Admission, AsyncGameServer, GameServer, HeartbeatState, Policy
 from client_sdk.verify import JoinClaims, ReplayGuard, TokenVerifier

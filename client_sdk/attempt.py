@@ -24,7 +24,8 @@ from client_sdk import handshake
 from client_sdk.errors import PlaylinkError
 
 if TYPE_CHECKING:
-    from client_sdk.client import AsyncGameClient, IncomingJoin, VerifiedJoin
+    from client_sdk.client import AsyncGameClient
+    from client_sdk.joins import IncomingJoin, VerifiedJoin
 
 log = logging.getLogger("client_sdk")
 

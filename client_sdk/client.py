@@ -11,6 +11,7 @@
             connection = await client.connect(verified)    # address from the verified `srv` only
 
 `AsyncGameClient` is the primary API; `GameClient` is its blocking flavour for a game's own loop.
+The joins themselves (`IncomingJoin`, `VerifiedJoin`) are in `client_sdk.joins`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ import contextlib
 import inspect
 import queue
 import socket
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import httpx
@@ -32,126 +31,26 @@ from client_sdk._portal import Portal
 from client_sdk.attempt import JoinAttempt
 from client_sdk.errors import (
     LobbyUnavailable,
-    Malformed,
     NotFound,
-    TokenRefused,
     UntrustedLobby,
     WrongAudience,
     error_for_reason,
     error_from_response,
 )
+from client_sdk.joins import IncomingJoin, VerifiedJoin, display_text, split_address
 from client_sdk.jwks import REFETCH_INTERVAL_S, JWKSCache
 from client_sdk.untrusted_json import loads
-from client_sdk.verify import LEEWAY_S, JoinClaims, TokenVerifier, read_unverified
+from client_sdk.verify import LEEWAY_S, TokenVerifier
 from launcher.errors import ClientUnavailable, LauncherError, MessageRefused, URLRefused
 from launcher.ipc import JoinListener
-from launcher.urls import REDACTED, Join, normalize_lobby
+from launcher.urls import Join, normalize_lobby
 
 REQUEST_TIMEOUT_S = 5.0
 NAME_LOOKUP_TIMEOUT_S = 1.0  # the launcher waits for the join's answer meanwhile (5 s in all)
 JOIN_QUEUE_SIZE = 16  # joins taken but not yet polled; past it the launcher is answered ok:false, "busy"
 
-JoinHandler = Callable[["IncomingJoin"], Awaitable[None] | None]
+JoinHandler = Callable[[IncomingJoin], Awaitable[None] | None]
 """A function called with each join as it arrives; plain or `async`; raising refuses that join."""
-
-
-@dataclass(frozen=True)
-class JoinPreview:
-    """A join's claims read WITHOUT trust, for display only; any field may be None."""
-
-    player_id: str | None
-    player_name: str | None
-    server_id: str | None
-    server_address: str | None
-    expires_at: int | None
-
-
-def _text(value: object) -> str | None:
-    """A claim for display: printable text of sane length, else None."""
-    if isinstance(value, str) and value.isprintable() and 0 < len(value) <= 256:
-        return value
-    return None
-
-
-def preview(token: str) -> JoinPreview:
-    """Read a token's claims without trust, for a prompt and a countdown."""
-    try:
-        claims = read_unverified(token)[1]
-    except TokenRefused:
-        claims = {}
-    exp = claims.get("exp")
-    return JoinPreview(
-        _text(claims.get("sub")),
-        _text(claims.get("name")),
-        _text(claims.get("aud")),
-        _text(claims.get("srv")),
-        exp if type(exp) is int else None,
-    )
-
-
-class IncomingJoin:
-    """A join handed over by the launcher: its lobby, its token, and an untrusted preview.
-
-    `server_name` is the name the pinned lobby lists for the server the token names (looked up
-    when the join arrives; None if the lobby did not answer in time): like the preview, it is
-    for display only until `verify` (a forged token can name any server the lobby lists).
-    """
-
-    __slots__ = ("lobby", "preview", "server_name", "token")
-
-    def __init__(self, lobby: str, token: str, server_name: str | None = None) -> None:
-        self.lobby = lobby
-        self.token = token
-        self.preview = preview(token)
-        self.server_name = server_name
-
-    def __repr__(self) -> str:
-        return f"IncomingJoin(lobby={self.lobby!r}, token={REDACTED!r}, preview={self.preview!r})"
-
-    def seconds_left(self, now: float | None = None) -> float | None:
-        """Seconds until the token expires by its (unverified) `exp`, for a countdown."""
-        if self.preview.expires_at is None:
-            return None
-        return max(0.0, self.preview.expires_at - (time.time() if now is None else now))
-
-    def prompt(self) -> str:
-        """The question to ask the player before acting on a link a web page fired: "Join Arena #1
-        (203.0.113.5:7777) as alice?", the server's address alone when its name is unknown."""
-        address = self.preview.server_address or self.preview.server_id
-        if self.server_name and address:
-            server = f"{self.server_name} ({address})"
-        else:
-            server = self.server_name or address or "an unknown server"
-        return f"Join {server} as {self.preview.player_name or 'an unknown player'}?"
-
-
-@dataclass(frozen=True)
-class VerifiedJoin:
-    """A join whose token verified against the pinned lobby; connect only to `host`:`port`."""
-
-    lobby: str
-    token: str = field(repr=False)
-    claims: JoinClaims
-
-    @property
-    def host(self) -> str:
-        """The game server's host, from the verified `srv` claim."""
-        return split_address(self.claims.srv)[0]
-
-    @property
-    def port(self) -> int:
-        """The game server's port, from the verified `srv` claim."""
-        return split_address(self.claims.srv)[1]
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """Split `host:port` (IPv6 in brackets, as in `srv`) into host and port; `Malformed` if it is not one."""
-    host, sep, port = address.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise Malformed(f"{address[:80]!r} is not host:port")
-    return host, int(port)
 
 
 class JoinStream:
@@ -271,7 +170,7 @@ class AsyncGameClient:
             body = loads(response.content) if response.is_success else None
         except (httpx.HTTPError, ValueError):
             return None
-        return _text(body.get("name")) if isinstance(body, dict) else None
+        return display_text(body.get("name")) if isinstance(body, dict) else None
 
     def check_lobby(self, join: IncomingJoin | VerifiedJoin) -> None:
         """Refuse a join naming a lobby other than the pinned one, before any connection."""

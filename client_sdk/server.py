@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import datetime
 import enum
@@ -34,7 +33,8 @@ from client_sdk.errors import (
 )
 from client_sdk.handshake import Player
 from client_sdk.jwks import REFETCH_INTERVAL_S, JWKSCache
-from client_sdk.verify import LEEWAY_S, MAX_USED_JTIS, ReplayGuard, TokenVerifier, read_unverified
+from client_sdk.reports import Outbox, Report
+from client_sdk.verify import LEEWAY_S, ReplayGuard, TokenVerifier, read_unverified
 
 REQUEST_TIMEOUT_S = 5.0
 HEARTBEAT_INTERVAL_S = 10.0
@@ -153,7 +153,7 @@ class AsyncGameServer:
             replay_guard=self.replay_guard,
         )
         self._heartbeats: asyncio.Task[None] | None = None
-        self._outbox: collections.deque[_Report] = collections.deque()
+        self._outbox = Outbox()
         self._reporting = asyncio.Lock()
 
     @classmethod
@@ -260,7 +260,7 @@ class AsyncGameServer:
         reported = 0
         async with self._reporting:
             while self._outbox:
-                report = self._outbox[0]
+                report = self._outbox.first()
                 try:
                     await self._send_report(report)
                 except LobbyUnavailable:
@@ -269,26 +269,19 @@ class AsyncGameServer:
                     log.warning("the lobby refused %s: %s", report.what(), exc.reason)
                 else:
                     reported += 1
-                self._outbox.popleft()
+                self._outbox.done()
         if reported:
             log.info("reported %d admission(s) and leave(s) the lobby missed", reported)
             _hook(self.on_reported, reported)
         return reported
 
-    async def _send_report(self, report: _Report) -> None:
+    async def _send_report(self, report: Report) -> None:
         """Send one queued report to the lobby; a leave the lobby did not know is done too."""
         if report.token is not None:
             await self._redeem_at_lobby(report.token)
             return
         with contextlib.suppress(NotFound):
             await _send(self._http.post(f"/v1/servers/{self.id}/leave", json={"player": report.player_id}))
-
-    def _queue(self, report: _Report) -> None:
-        """Queue a report for the lobby, dropping the oldest past `MAX_USED_JTIS`."""
-        if len(self._outbox) >= MAX_USED_JTIS:
-            log.warning("too many reports queued for the lobby; %s will not be", self._outbox[0].what())
-            self._outbox.popleft()
-        self._outbox.append(report)
 
     async def verify(self, token: str) -> Admission:
         """The offline check: signature by the lobby's JWKS, audience this server, each `jti` once."""
@@ -307,7 +300,7 @@ class AsyncGameServer:
             except LobbyUnavailable:
                 log.warning("the lobby is unreachable; verifying the join token offline")
         admission = await self.verify(token)
-        self._queue(_Report(admission.player.id, token, admission))
+        self._outbox.add(Report(admission.player.id, token, admission))
         return admission
 
     async def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Admission:
@@ -331,7 +324,7 @@ class AsyncGameServer:
         (see `unreported_leaves`) and sent in order after them; it then returns True."""
         self.players.pop(player_id, None)
         if self._outbox:
-            self._queue(_Report(player_id))
+            self._outbox.add(Report(player_id))
             await self.report_offline_admissions()
             return True
         try:
@@ -340,7 +333,7 @@ class AsyncGameServer:
             return False
         except LobbyUnavailable:
             log.warning("the lobby is unreachable; %s's leave is queued until it answers", player_id)
-            self._queue(_Report(player_id))
+            self._outbox.add(Report(player_id))
         return True
 
     async def deregister(self) -> None:
@@ -449,20 +442,6 @@ def _hook(hook: Callable[..., object] | None, *args: object) -> None:
         hook(*args)
     except Exception:
         log.exception("a game's hook (%s) raised", getattr(hook, "__name__", hook))
-
-
-class _Report(NamedTuple):
-    """What the lobby missed: an offline admission (with its token to redeem), or a leave."""
-
-    player_id: str
-    token: str | None = None
-    admission: Admission | None = None
-
-    def what(self) -> str:
-        """For a log line (never the token)."""
-        if self.admission is not None:
-            return f"an offline admission (jti {self.admission.jti})"
-        return f"the leave of {self.player_id}"
 
 
 async def _send(request: Awaitable[httpx.Response]) -> httpx.Response:
