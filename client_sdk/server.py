@@ -411,8 +411,18 @@ class GameServer:
         """Report that a player left."""
         return self._portal.call(self._core.leave, player_id)
 
+    @property
+    def unreported(self) -> list[Admission]:
+        """Offline admissions the lobby has not redeemed yet (see `AsyncGameServer.unreported`)."""
+        return self._core.unreported
+
+    @property
+    def unreported_leaves(self) -> list[str]:
+        """Leaves the lobby has not heard yet, in order (see `AsyncGameServer.unreported_leaves`)."""
+        return self._core.unreported_leaves
+
     def report_offline_admissions(self) -> int:
-        """Redeem the fallback's offline admissions now (see `AsyncGameServer`)."""
+        """Send the queued admissions and leaves now, in order (see `AsyncGameServer`)."""
         return self._portal.call(self._core.report_offline_admissions)
 
     def deregister(self) -> None:

@@ -32,9 +32,13 @@ def test_a_sync_game_server_registers_redeems_verifies_leaves_and_deregisters(
         online = server.redeem(join(api, player, stub))
         assert (online.player.id, online.online) == (player.id, True)
         token = join(api, new_player(api), stub)
-        assert server.admit(token).online is False
+        offline = server.admit(token)
+        assert offline.online is False
+        assert server.unreported == [offline]
         with pytest.raises(Replayed):
             server.verify(token)
+        assert server.report_offline_admissions() == 1
+        assert server.unreported == server.unreported_leaves == []
         assert server.leave(player.id) is True
     assert api.get(f"/v1/games/{stub.id}").status_code == 404
 
