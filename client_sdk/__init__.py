@@ -4,12 +4,15 @@ Game servers: `AsyncGameServer` (or the blocking `GameServer`) registers, heartb
 tokens by a `Policy` (online redeem, offline verify, or online with offline fallback) and reports
 leaves. Game clients: `AsyncGameClient` (or `GameClient`) receives joins from the launcher, shows
 them, verifies them against the lobby the game pins, and connects with the reference handshake.
-Every error is a `PlaylinkError` with a machine-readable `reason`. The protocol: docs/protocol.md.
+Every error is a `PlaylinkError` with a machine-readable `reason`. The guide: docs/sdk.md (the
+lifecycle for asyncio and for a frame loop, errors per method, policies, the `client_sdk` logger);
+the protocol: docs/protocol.md.
 """
 
 from __future__ import annotations
 
-from client_sdk.client import AsyncGameClient, GameClient, IncomingJoin, JoinPreview, VerifiedJoin
+from client_sdk.attempt import JoinAttempt, JoinState
+from client_sdk.client import AsyncGameClient, GameClient, JoinHandler, JoinStream
 from client_sdk.errors import (
     BadSignature,
     Conflict,
@@ -40,6 +43,7 @@ from client_sdk.errors import (
     error_from_response,
 )
 from client_sdk.handshake import Connection, Player
+from client_sdk.joins import IncomingJoin, JoinPreview, VerifiedJoin, split_address
 from client_sdk.jwks import JWKSCache
 from client_sdk.server import Admission, AsyncGameServer, GameServer, HeartbeatState, Policy
 from client_sdk.verify import JoinClaims, ReplayGuard, TokenVerifier
@@ -59,8 +63,12 @@ __all__ = [
     "HeartbeatState",
     "IncomingJoin",
     "JWKSCache",
+    "JoinAttempt",
     "JoinClaims",
+    "JoinHandler",
     "JoinPreview",
+    "JoinState",
+    "JoinStream",
     "LobbyRefused",
     "LobbyUnavailable",
     "Malformed",
@@ -88,4 +96,5 @@ __all__ = [
     "WrongType",
     "error_for_reason",
     "error_from_response",
+    "split_address",
 ]

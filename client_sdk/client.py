@@ -3,139 +3,64 @@
     client = AsyncGameClient("arena", lobby_url="https://lobby.example")   # the lobby the GAME pins
     async with client.listen() as joins:
         async for join in joins:
-            if ask_player(join.prompt()):                  # claims read without trust, for display
-                verified = await client.verify(join)       # JWKS of the pinned lobby; typ, iss, exp
-                connection = await client.connect(verified)  # address from the verified `srv` only
+            await client.ack(join)                         # the player's page shows "received"
+            if not ask_player(join.prompt()):              # claims read without trust, for display
+                await client.decline(join)                 # the slot is freed, the page shows it
+                continue
+            verified = await client.verify(join)           # JWKS of the pinned lobby; typ, iss, exp
+            connection = await client.connect(verified)    # address from the verified `srv` only
 
 `AsyncGameClient` is the primary API; `GameClient` is its blocking flavour for a game's own loop.
+The joins themselves (`IncomingJoin`, `VerifiedJoin`) are in `client_sdk.joins`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import queue
 import socket
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import httpx
 
 from client_sdk import handshake
 from client_sdk._portal import Portal
+from client_sdk.attempt import JoinAttempt
 from client_sdk.errors import (
     LobbyUnavailable,
-    Malformed,
     NotFound,
-    PlaylinkError,
-    TokenRefused,
     UntrustedLobby,
     WrongAudience,
+    error_for_reason,
     error_from_response,
 )
+from client_sdk.joins import IncomingJoin, VerifiedJoin, display_text, split_address
 from client_sdk.jwks import REFETCH_INTERVAL_S, JWKSCache
-from client_sdk.verify import LEEWAY_S, JoinClaims, TokenVerifier, read_unverified
+from client_sdk.untrusted_json import loads
+from client_sdk.verify import LEEWAY_S, TokenVerifier
 from launcher.errors import ClientUnavailable, LauncherError, MessageRefused, URLRefused
 from launcher.ipc import JoinListener
-from launcher.urls import REDACTED, Join, normalize_lobby
+from launcher.urls import Join, normalize_lobby
 
 REQUEST_TIMEOUT_S = 5.0
-JOIN_QUEUE_SIZE = 16
+NAME_LOOKUP_TIMEOUT_S = 1.0  # the launcher waits for the join's answer meanwhile (5 s in all)
+JOIN_QUEUE_SIZE = 16  # joins taken but not yet polled; past it the launcher is answered ok:false, "busy"
 
-JoinHandler = Callable[["IncomingJoin"], Awaitable[None] | None]
-
-
-@dataclass(frozen=True)
-class JoinPreview:
-    """A join's claims read WITHOUT trust, for display only; any field may be None."""
-
-    player_id: str | None
-    player_name: str | None
-    server_id: str | None
-    server_address: str | None
-    expires_at: int | None
-
-
-def _text(value: object) -> str | None:
-    """A claim for display: printable text of sane length, else None."""
-    if isinstance(value, str) and value.isprintable() and 0 < len(value) <= 256:
-        return value
-    return None
-
-
-def preview(token: str) -> JoinPreview:
-    """Read a token's claims without trust, for a prompt and a countdown."""
-    try:
-        claims = read_unverified(token)[1]
-    except TokenRefused:
-        claims = {}
-    exp = claims.get("exp")
-    return JoinPreview(
-        _text(claims.get("sub")),
-        _text(claims.get("name")),
-        _text(claims.get("aud")),
-        _text(claims.get("srv")),
-        exp if type(exp) is int else None,
-    )
-
-
-class IncomingJoin:
-    """A join handed over by the launcher: its lobby, its token, and an untrusted preview."""
-
-    __slots__ = ("lobby", "preview", "token")
-
-    def __init__(self, lobby: str, token: str) -> None:
-        self.lobby = lobby
-        self.token = token
-        self.preview = preview(token)
-
-    def __repr__(self) -> str:
-        return f"IncomingJoin(lobby={self.lobby!r}, token={REDACTED!r}, preview={self.preview!r})"
-
-    def seconds_left(self, now: float | None = None) -> float | None:
-        """Seconds until the token expires by its (unverified) `exp`, for a countdown."""
-        if self.preview.expires_at is None:
-            return None
-        return max(0.0, self.preview.expires_at - (time.time() if now is None else now))
-
-    def prompt(self) -> str:
-        """The question to ask the player before acting on a link a web page fired."""
-        server = self.preview.server_address or self.preview.server_id or "an unknown server"
-        return f"Join {server} as {self.preview.player_name or 'an unknown player'}?"
-
-
-@dataclass(frozen=True)
-class VerifiedJoin:
-    """A join whose token verified against the pinned lobby; connect only to `host`:`port`."""
-
-    lobby: str
-    token: str = field(repr=False)
-    claims: JoinClaims
-
-    @property
-    def host(self) -> str:
-        """The game server's host, from the verified `srv` claim."""
-        return split_address(self.claims.srv)[0]
-
-    @property
-    def port(self) -> int:
-        """The game server's port, from the verified `srv` claim."""
-        return split_address(self.claims.srv)[1]
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """Split `host:port` (IPv6 in brackets); `Malformed` if it is not one."""
-    host, sep, port = address.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise Malformed("the srv claim is not host:port")
-    return host, int(port)
+JoinHandler = Callable[[IncomingJoin], Awaitable[None] | None]
+"""A function called with each join as it arrives; plain or `async`; raising refuses that join."""
 
 
 class JoinStream:
-    """The joins arriving for one scheme: `async with` to listen, `async for` to take them."""
+    """The joins arriving for one scheme: `async with` to listen, `async for` to take them.
+
+    At most `JOIN_QUEUE_SIZE` (16) joins wait to be taken; past that the launcher is answered
+    `{"ok": false}` (the game client is busy) and the player's page never hears `received`.
+    A join naming a lobby other than the pinned one is refused the same way (`untrusted_lobby`).
+    `async with` raises `Conflict` when another instance already listens for this scheme.
+    """
 
     def __init__(self, client: AsyncGameClient, handler: JoinHandler | None = None) -> None:
         self._client = client
@@ -148,6 +73,7 @@ class JoinStream:
         if join.lobby != self._client.lobby:
             raise MessageRefused(f"this game does not trust the lobby {join.lobby}", "untrusted_lobby")
         incoming = IncomingJoin(join.lobby, join.token)
+        incoming.server_name = await self._client.server_name(incoming)
         if self._handler is not None:
             result = self._handler(incoming)
             if inspect.isawaitable(result):
@@ -161,7 +87,7 @@ class JoinStream:
         try:
             await self.listener.start()
         except LauncherError as exc:
-            raise PlaylinkError(str(exc), reason=exc.reason) from None
+            raise error_for_reason(exc.reason, str(exc)) from None
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -184,7 +110,11 @@ class JoinStream:
 
 
 class AsyncGameClient:
-    """A game client's link to the one lobby it pins: receive, verify, ack and connect joins."""
+    """A game client's link to the one lobby it pins: receive, ack, verify, connect or decline joins.
+
+    `lobby` is the pinned lobby's normalized URL (joins naming another are refused); `scheme` the
+    URL scheme it listens for. See docs/sdk.md for the lifecycle and what each method raises.
+    """
 
     def __init__(
         self,
@@ -213,13 +143,34 @@ class AsyncGameClient:
         self.verifier = TokenVerifier(self.jwks, issuer=issuer or self.lobby, leeway_s=leeway_s)
 
     def listen(self) -> JoinStream:
-        """Listen for joins (single instance per user and scheme): `async with ... as joins`."""
+        """Listen for joins (single instance per user and scheme): `async with ... as joins`;
+        `Conflict` when another instance of the game already listens."""
         return JoinStream(self)
 
     async def serve(self, handler: JoinHandler) -> None:
-        """Call `handler(join)` for each join until cancelled; an exception refuses that join."""
+        """Call `handler(join)` (plain or async) for each join until cancelled; an exception refuses
+        that join (the launcher is answered `ok: false`); `Conflict` as for `listen`."""
         async with JoinStream(self, handler) as stream:
             await stream.listener.serve_forever()
+
+    async def server_name(self, join: IncomingJoin) -> str | None:
+        """The name the pinned lobby lists for the server the join's (unverified) `aud` names, for
+        display; None when it has none or does not answer within `NAME_LOOKUP_TIMEOUT_S`."""
+        server_id = join.preview.server_id
+        try:
+            self.check_lobby(join)
+        except UntrustedLobby:
+            return None
+        if server_id is None:
+            return None
+        try:
+            response = await self._http.get(
+                f"/v1/games/{quote(server_id, safe='')}", timeout=NAME_LOOKUP_TIMEOUT_S
+            )
+            body = loads(response.content) if response.is_success else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        return display_text(body.get("name")) if isinstance(body, dict) else None
 
     def check_lobby(self, join: IncomingJoin | VerifiedJoin) -> None:
         """Refuse a join naming a lobby other than the pinned one, before any connection."""
@@ -248,17 +199,34 @@ class AsyncGameClient:
         return VerifiedJoin(self.lobby, join.token, claims)
 
     async def ack(self, join: IncomingJoin | VerifiedJoin) -> bool:
-        """Tell the pinned lobby the client got this join; False when the lobby has no such endpoint."""
+        """Tell the pinned lobby the client got this join; False when the lobby has no such endpoint.
+
+        Raises `UntrustedLobby`, `LobbyUnavailable`, or the lobby's `TokenRefused` reason."""
+        return await self._report("/v1/joins/ack", join) is not None
+
+    async def decline(self, join: IncomingJoin | VerifiedJoin) -> bool:
+        """Tell the pinned lobby the player turned this join down: its slot is freed at once, the
+        token no longer redeems, and the player's page shows `declined`. False when the lobby has no
+        such endpoint or the server already redeemed the join. Raises as `ack` does."""
+        return await self._report("/v1/joins/decline", join) == "declined"
+
+    async def _report(self, path: str, join: IncomingJoin | VerifiedJoin) -> str | None:
+        """POST the join's token to `path`; the join's state it answers, None on a 404."""
         self.check_lobby(join)
         try:
-            response = await self._http.post("/v1/joins/ack", json={"token": join.token})
+            response = await self._http.post(path, json={"token": join.token})
         except httpx.HTTPError as exc:
             raise LobbyUnavailable(f"the lobby could not be reached ({type(exc).__name__})") from None
         if response.is_success:
-            return True
+            try:
+                body = loads(response.content)
+            except ValueError:
+                body = None
+            state = body.get("state") if isinstance(body, dict) else None
+            return state if isinstance(state, str) else ""
         error = error_from_response(response)
         if isinstance(error, NotFound):
-            return False
+            return None
         raise error
 
     async def connect(self, join: VerifiedJoin) -> handshake.Connection:
@@ -277,7 +245,8 @@ class AsyncGameClient:
 
 
 class GameClient:
-    """The blocking flavour of `AsyncGameClient`: `start()`, then `poll()` joins from the game loop."""
+    """The blocking flavour of `AsyncGameClient`: `start()`, then `poll()` joins from the game loop
+    and drive each with `begin(join)` (never blocks), or with the blocking `verify`/`connect`."""
 
     def __init__(self, scheme: str, lobby_url: str, **options: object) -> None:
         self._portal = Portal()
@@ -286,7 +255,7 @@ class GameClient:
             return AsyncGameClient(scheme, lobby_url, **options)  # type: ignore[arg-type]
 
         self._core = self._portal.call(build)
-        self._joins: queue.Queue[IncomingJoin] = queue.Queue(JOIN_QUEUE_SIZE)
+        self._joins: queue.Queue[IncomingJoin | None] = queue.Queue(JOIN_QUEUE_SIZE)
         self._stream: JoinStream | None = None
 
     @property
@@ -311,33 +280,60 @@ class GameClient:
         except queue.Full:
             raise ClientUnavailable("the game client is busy with earlier joins") from None
 
+    def begin(self, join: IncomingJoin) -> JoinAttempt:
+        """Start the join's lifecycle without blocking: acks it at once, then `accept()` or
+        `decline()` on the handle, and read its `state` each frame (see `client_sdk.attempt`)."""
+        return JoinAttempt(self._core, self._portal.loop, join)
+
     def poll(self, timeout_s: float | None = 0) -> IncomingJoin | None:
-        """The next join, or None if none arrives within `timeout_s` (0: do not wait)."""
+        """The next join, or None if none arrives within `timeout_s` seconds (0, the default: do not
+        wait, for a frame loop; None: wait until a join arrives or the client closes)."""
         try:
-            return self._joins.get(block=bool(timeout_s), timeout=timeout_s or None)
+            return self._joins.get(block=timeout_s != 0, timeout=timeout_s)
         except queue.Empty:
             return None
 
-    def verify(self, join: IncomingJoin, **expected: str) -> VerifiedJoin:
-        """Verify the join (see `AsyncGameClient.verify`)."""
-        return self._portal.call(self._core.verify, join, **expected)
+    def verify(
+        self,
+        join: IncomingJoin,
+        *,
+        expected_address: str | None = None,
+        expected_server_id: str | None = None,
+    ) -> VerifiedJoin:
+        """Verify the join (see `AsyncGameClient.verify`); blocks up to the request timeout."""
+        return self._portal.call(
+            self._core.verify, join, expected_address=expected_address, expected_server_id=expected_server_id
+        )
 
     def ack(self, join: IncomingJoin | VerifiedJoin) -> bool:
         """Acknowledge the join at the pinned lobby (see `AsyncGameClient.ack`)."""
         return self._portal.call(self._core.ack, join)
 
+    def decline(self, join: IncomingJoin | VerifiedJoin) -> bool:
+        """Decline the join at the pinned lobby (see `AsyncGameClient.decline`)."""
+        return self._portal.call(self._core.decline, join)
+
     def connect(self, join: VerifiedJoin) -> tuple[socket.socket, handshake.Player]:
-        """Connect to the verified `srv` with the reference handshake; the socket and the player."""
-        return handshake.hello_blocking(join.host, join.port, join.token, self._core.handshake_timeout_s)
+        """Connect to the verified `srv` with the reference handshake; the socket and the player.
+
+        The handshake is bounded by `handshake_timeout_s`; the socket handed back is in blocking
+        mode with no timeout (the game sets its own). Raises `HandshakeFailed` or the server's
+        `TokenRefused` reason."""
+        timeout_s = self._core.handshake_timeout_s
+        sock, player = handshake.hello_blocking(join.host, join.port, join.token, timeout_s)
+        sock.settimeout(None)
+        return sock, player
 
     def close(self) -> None:
-        """Stop listening, close connections and the loop thread."""
+        """Stop listening, close connections and the loop thread; a waiting `poll(None)` returns None."""
         try:
             if self._stream is not None:
                 self._portal.call(self._stream.aclose)
             self._portal.call(self._core.aclose)
         finally:
             self._portal.close()
+            with contextlib.suppress(queue.Full):
+                self._joins.put_nowait(None)
 
     def __enter__(self) -> GameClient:
         return self

@@ -19,7 +19,7 @@
     │   ├── Unauthorized                unauthorized
     │   ├── Forbidden                   forbidden
     │   ├── NotFound                    not_found
-    │   ├── Conflict                    conflict
+    │   ├── Conflict                    conflict (also: another instance already listens for joins)
     │   ├── ValidationError             validation_error
     │   └── RateLimited                 rate_limited (`retry_after_s` when the lobby said)
     ├── LobbyUnavailable                lobby_unavailable: no answer (refused, timed out, not HTTP)
@@ -84,7 +84,7 @@ class PlaylinkError(Exception):
 class TokenRefused(PlaylinkError):
     """A join token was refused; the subclass and `reason` say why."""
 
-    reason = "malformed"
+    reason = "token_refused"  # never raised as such: each refusal is a subclass with its own reason
 
 
 class Malformed(TokenRefused):
@@ -156,7 +156,7 @@ class UntrustedLobby(PlaylinkError):
 class LobbyRefused(PlaylinkError):
     """The lobby answered with a refusal (problem+json); `status` is its HTTP status."""
 
-    reason = "validation_error"
+    reason = "lobby_refused"  # raised as such only with the lobby's own (unknown) reason
 
 
 class ServerFull(LobbyRefused):
@@ -190,7 +190,8 @@ class NotFound(LobbyRefused):
 
 
 class Conflict(LobbyRefused):
-    """The request conflicts with the lobby's current state."""
+    """The request conflicts with the lobby's current state; or, from `listen`/`start`, another
+    instance of the game already listens for joins of this scheme."""
 
     reason = "conflict"
 

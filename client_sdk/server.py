@@ -33,7 +33,8 @@ from client_sdk.errors import (
 )
 from client_sdk.handshake import Player
 from client_sdk.jwks import REFETCH_INTERVAL_S, JWKSCache
-from client_sdk.verify import LEEWAY_S, MAX_USED_JTIS, ReplayGuard, TokenVerifier, read_unverified
+from client_sdk.reports import Outbox, Report
+from client_sdk.verify import LEEWAY_S, ReplayGuard, TokenVerifier, read_unverified
 
 REQUEST_TIMEOUT_S = 5.0
 HEARTBEAT_INTERVAL_S = 10.0
@@ -49,7 +50,10 @@ class Policy(enum.Enum):
     ONLINE = "online"
     """Redeem at the lobby only (exactly once, audience enforced there); the default."""
     OFFLINE = "offline"
-    """Verify locally only, with the lobby's cached JWKS and a local used-`jti` set."""
+    """Verify locally, with the lobby's cached JWKS and a local used-`jti` set, never waiting on the
+    lobby; each admission is then reported (redeemed) at the lobby after the next heartbeat that gets
+    through, so the lobby lists the player as a member and stops holding their slot as reserved.
+    Until then the slot counts twice there (in the heartbeat's `players` and as `reserved`)."""
     ONLINE_WITH_FALLBACK = "online_with_fallback"
     """Redeem at the lobby; verify locally only when the lobby cannot be reached, and redeem those
     tokens at the lobby once it answers again (see `report_offline_admissions`)."""
@@ -82,7 +86,19 @@ def backoff_s(failures: int, first_s: float, max_s: float) -> float:
 
 
 class AsyncGameServer:
-    """One registered game server's client of the lobby; `async with` starts and stops it."""
+    """One registered game server's client of the lobby; `async with` starts and stops it.
+
+    `player_count` (None: the players accepted minus those who left, `len(players)`) is what each
+    heartbeat reports. The hooks, each a plain function called on the SDK's loop (an exception in
+    one is logged, never raised): `on_heartbeat_failed(state)` after each failed heartbeat,
+    `on_lobby_back(state)` at the first heartbeat that gets through after failures, and
+    `on_reported(count)` when queued admissions and leaves reached the lobby. Logs go to the
+    `client_sdk` logger.
+
+    Attributes for the game: `id` (this server's id at the lobby), `players` (player id -> `Player`,
+    admitted and not left), `heartbeat_state` (a `HeartbeatState`), `policy`, `unreported` and
+    `unreported_leaves` (what waits for the lobby).
+    """
 
     def __init__(
         self,
@@ -102,7 +118,13 @@ class AsyncGameServer:
         player_count: Callable[[], int] | None = None,
         deregister_on_close: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_heartbeat_failed: Callable[[HeartbeatState], object] | None = None,
+        on_lobby_back: Callable[[HeartbeatState], object] | None = None,
+        on_reported: Callable[[int], object] | None = None,
     ) -> None:
+        self.on_heartbeat_failed = on_heartbeat_failed
+        self.on_lobby_back = on_lobby_back
+        self.on_reported = on_reported
         self.lobby_url = lobby_url.rstrip("/")
         self.id = server_id
         self.policy = Policy(policy)
@@ -131,7 +153,8 @@ class AsyncGameServer:
             replay_guard=self.replay_guard,
         )
         self._heartbeats: asyncio.Task[None] | None = None
-        self._unreported: dict[str, tuple[str, Admission]] = {}
+        self._outbox = Outbox()
+        self._reporting = asyncio.Lock()
 
     @classmethod
     async def register(
@@ -182,11 +205,17 @@ class AsyncGameServer:
                     state.consecutive_failures, self.backoff_first_s, self.backoff_max_s
                 )
                 log.warning("heartbeat failed (%s); retrying in %.1f s", exc.reason, state.next_delay_s)
+                _hook(self.on_heartbeat_failed, state)
             else:
+                back = state.consecutive_failures > 0
+                if back:
+                    log.info("the lobby answers again after %d failed heartbeats", state.consecutive_failures)
                 state.consecutive_failures, state.last_error = 0, None
                 state.sent += 1
                 state.next_delay_s = self.heartbeat_interval_s
-                if self._unreported:
+                if back:
+                    _hook(self.on_lobby_back, state)
+                if self._outbox:
                     await self.report_offline_admissions()
             await asyncio.sleep(state.next_delay_s)
 
@@ -210,31 +239,49 @@ class AsyncGameServer:
 
     @property
     def unreported(self) -> list[Admission]:
-        """Players admitted offline (by the fallback) whose tokens the lobby has not redeemed yet."""
-        return [admission for _token, admission in self._unreported.values()]
+        """Players admitted offline whose tokens the lobby has not redeemed yet."""
+        return [report.admission for report in self._outbox if report.admission is not None]
+
+    @property
+    def unreported_leaves(self) -> list[str]:
+        """Ids of players whose leave the lobby has not heard yet (it was unreachable), in order."""
+        return [report.player_id for report in self._outbox if report.admission is None]
 
     async def report_offline_admissions(self) -> int:
-        """Redeem at the lobby the tokens the fallback admitted offline; how many it took.
+        """Tell the lobby, in order, what it missed: offline admissions and queued leaves; how many
+        it took.
 
-        Runs after each heartbeat that gets through, so the lobby learns who joined while it was
-        unreachable: it spends those tokens and lists those players as members. A player who left
-        meanwhile is not reported. A token the lobby refuses (most often `expired`, when the outage
-        outlasted it; `replayed` if another process of this server redeemed it) is dropped with a
-        warning: the lobby then counts that player only through the heartbeats' player count.
+        Runs after each heartbeat that gets through, so the lobby learns who joined (it spends those
+        tokens and lists those players as members) and who left (it frees their slots). A token the
+        lobby refuses (most often `expired`, when the outage outlasted it; `replayed` if another
+        process of this server redeemed it) is dropped with a warning: the lobby then counts that
+        player only through the heartbeats' player count. Stops at the first `LobbyUnavailable`.
         """
         reported = 0
-        for jti, (token, admission) in list(self._unreported.items()):
-            if admission.player.id in self.players:
+        async with self._reporting:
+            while self._outbox:
+                report = self._outbox.first()
                 try:
-                    await self._redeem_at_lobby(token)
+                    await self._send_report(report)
                 except LobbyUnavailable:
                     break
                 except PlaylinkError as exc:
-                    log.warning("the lobby refused an offline admission (jti %s): %s", jti, exc.reason)
+                    log.warning("the lobby refused %s: %s", report.what(), exc.reason)
                 else:
                     reported += 1
-            self._unreported.pop(jti, None)
+                self._outbox.done()
+        if reported:
+            log.info("reported %d admission(s) and leave(s) the lobby missed", reported)
+            _hook(self.on_reported, reported)
         return reported
+
+    async def _send_report(self, report: Report) -> None:
+        """Send one queued report to the lobby; a leave the lobby did not know is done too."""
+        if report.token is not None:
+            await self._redeem_at_lobby(report.token)
+            return
+        with contextlib.suppress(NotFound):
+            await _send(self._http.post(f"/v1/servers/{self.id}/leave", json={"player": report.player_id}))
 
     async def verify(self, token: str) -> Admission:
         """The offline check: signature by the lobby's JWKS, audience this server, each `jti` once."""
@@ -244,25 +291,23 @@ class AsyncGameServer:
         return admission
 
     async def admit(self, token: str) -> Admission:
-        """Validate `token` by this server's policy."""
-        if self.policy is Policy.OFFLINE:
-            return await self.verify(token)
+        """Validate `token` by this server's policy; an offline admission is queued for the lobby."""
         if self.policy is Policy.ONLINE:
             return await self.redeem(token)
-        try:
-            return await self.redeem(token)
-        except LobbyUnavailable:
-            log.warning("the lobby is unreachable; verifying the join token offline")
-            admission = await self.verify(token)
-            if len(self._unreported) >= MAX_USED_JTIS:
-                oldest = next(iter(self._unreported))
-                log.warning("too many offline admissions to report; jti %s will not be", oldest)
-                del self._unreported[oldest]
-            self._unreported[admission.jti] = (token, admission)
-            return admission
+        if self.policy is Policy.ONLINE_WITH_FALLBACK:
+            try:
+                return await self.redeem(token)
+            except LobbyUnavailable:
+                log.warning("the lobby is unreachable; verifying the join token offline")
+        admission = await self.verify(token)
+        self._outbox.add(Report(admission.player.id, token, admission))
+        return admission
 
     async def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Admission:
-        """Run the server side of the reference handshake on a new connection; raise if refused."""
+        """Run the server side of the reference handshake on a new connection and admit the player by
+        the policy. On a refusal it answers `{"ok": false, "reason"}`, closes the connection and
+        raises the reason's `PlaylinkError` (a `TokenRefused`, `LobbyUnavailable` for an online
+        policy with the lobby down, or `HandshakeFailed` for a broken hello)."""
         admitted: list[Admission] = []
 
         async def admit(token: str) -> Player:
@@ -273,12 +318,22 @@ class AsyncGameServer:
         return admitted[0]
 
     async def leave(self, player_id: str) -> bool:
-        """Report that a player left (frees the slot); False if the lobby did not have them here."""
+        """Report that a player left (frees the slot); False if the lobby did not have them here.
+
+        While the lobby is unreachable, or earlier reports still wait for it, the leave is queued
+        (see `unreported_leaves`) and sent in order after them; it then returns True."""
         self.players.pop(player_id, None)
+        if self._outbox:
+            self._outbox.add(Report(player_id))
+            await self.report_offline_admissions()
+            return True
         try:
             await _send(self._http.post(f"/v1/servers/{self.id}/leave", json={"player": player_id}))
         except NotFound:
             return False
+        except LobbyUnavailable:
+            log.warning("the lobby is unreachable; %s's leave is queued until it answers", player_id)
+            self._outbox.add(Report(player_id))
         return True
 
     async def deregister(self) -> None:
@@ -356,8 +411,18 @@ class GameServer:
         """Report that a player left."""
         return self._portal.call(self._core.leave, player_id)
 
+    @property
+    def unreported(self) -> list[Admission]:
+        """Offline admissions the lobby has not redeemed yet (see `AsyncGameServer.unreported`)."""
+        return self._core.unreported
+
+    @property
+    def unreported_leaves(self) -> list[str]:
+        """Leaves the lobby has not heard yet, in order (see `AsyncGameServer.unreported_leaves`)."""
+        return self._core.unreported_leaves
+
     def report_offline_admissions(self) -> int:
-        """Redeem the fallback's offline admissions now (see `AsyncGameServer`)."""
+        """Send the queued admissions and leaves now, in order (see `AsyncGameServer`)."""
         return self._portal.call(self._core.report_offline_admissions)
 
     def deregister(self) -> None:
@@ -377,6 +442,16 @@ class GameServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _hook(hook: Callable[..., object] | None, *args: object) -> None:
+    """Call a game's hook; its exception is logged, never let into the SDK's own loops."""
+    if hook is None:
+        return
+    try:
+        hook(*args)
+    except Exception:
+        log.exception("a game's hook (%s) raised", getattr(hook, "__name__", hook))
 
 
 async def _send(request: Awaitable[httpx.Response]) -> httpx.Response:

@@ -1,7 +1,9 @@
-"""Joining a game server: reserve a slot and sign its token; acknowledge it; redeem it exactly once.
+"""Joining a game server: reserve a slot and sign its token; acknowledge or decline it; redeem it
+exactly once.
 
 Each step publishes what changed: the game's counts (through the game feed) and, to the player's
-own event streams, the join's progress (`received` on acknowledgement, `joined` on redemption).
+own event streams, the join's progress (`received` on acknowledgement, `declined` when the game
+client's player said no, `joined` on redemption).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from lobby.store import Player, RedeemOutcome, Reservation
 
 RECEIVED = "received"
 JOINED = "joined"
+DECLINED = "declined"
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,25 @@ async def ack_join(lobby: Lobby, token: str) -> str:
         raise TokenError("expired", _REFUSALS[RedeemOutcome.EXPIRED])
     await _progress(lobby, found.reservation, RECEIVED)
     return RECEIVED
+
+
+async def decline_join(lobby: Lobby, token: str) -> str:
+    """The holder of `token` turned the join down: free its slot at once, so the token no longer
+    redeems, and tell the player's streams. Returns `declined`, or `joined` when already redeemed."""
+    jti = _issued_by_us(lobby, token)
+    now = lobby.now()
+    found = await lobby.store.decline(jti, tokens.digest(token), now) if jti is not None else None
+    if found is None:
+        seen = tokens.peek(token)
+        audience = seen[1].get("aud") if seen else None
+        _refuse_unissued(lobby, token, audience if isinstance(audience, str) else "")
+    if found.redeemed_at is not None:
+        return JOINED
+    if now >= found.reservation.expires_at:
+        raise TokenError("expired", _REFUSALS[RedeemOutcome.EXPIRED])
+    lobby.feed.touch(found.reservation.server_id)
+    await _progress(lobby, found.reservation, DECLINED)
+    return DECLINED
 
 
 def _refuse_unissued(lobby: Lobby, token: str, audience: str) -> NoReturn:

@@ -6,7 +6,8 @@ It pins one lobby (`--lobby`, else `ARENA_LOBBY`, else http://127.0.0.1:8000): j
 are refused, and the address it connects to comes only from the verified token. It acknowledges each
 join to the lobby as soon as it has it (the web page then shows "received by the game"), asks
 "Join <server> as <player>?" in its terminal (`--yes` or `ARENA_AUTO_ACCEPT=1` answers yes, for a
-client the launcher starts without a terminal), and prints the players on the server as they change.
+client the launcher starts without a terminal; a No declines the join, so the lobby frees the slot and
+the page shows "declined"), and prints the players on the server as they change.
 It imports only the client SDK, so it also runs as a script: `python examples/arena/client.py`.
 """
 
@@ -54,6 +55,15 @@ async def acknowledge(client: AsyncGameClient, join: IncomingJoin) -> None:
         log.warning("could not acknowledge the join (%s)", exc.reason)
 
 
+async def decline(client: AsyncGameClient, join: IncomingJoin) -> None:
+    """Tell the lobby the player said no; a lobby without declines, or a refusal, only gets logged."""
+    try:
+        if await client.decline(join):
+            log.info("told the lobby the join was declined")
+    except PlaylinkError as exc:
+        log.warning("could not decline the join (%s)", exc.reason)
+
+
 async def play(client: AsyncGameClient, join: VerifiedJoin) -> None:
     """Connect to the verified server and show its players until the connection ends."""
     try:
@@ -89,6 +99,7 @@ async def run(lobby: str, auto_accept: bool) -> None:
             async for join in joins:
                 await acknowledge(client, join)
                 if not await confirm(join, auto_accept):
+                    await decline(client, join)
                     continue
                 try:
                     verified = await client.verify(join)

@@ -20,8 +20,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from client_sdk import AsyncGameServer, Player, PlaylinkError
-from client_sdk.client import split_address
+from client_sdk import AsyncGameServer, Player, PlaylinkError, split_address
 
 SECRET_ENV = "ARENA_SERVER_SECRET"  # noqa: S105 - the variable's name, not a secret
 ADMIN_TOKEN_ENV = "LOBBY_ADMIN_TOKEN"  # noqa: S105 - the variable's name

@@ -368,31 +368,32 @@
   function setStage(stage) {
     const pending = state.join;
     if (!pending) return;
-    const order = ["sent", "received", "joined", "expired"];
+    const order = ["sent", "received", "declined", "joined", "expired"];
     if (order.indexOf(stage) < order.indexOf(pending.stage)) return;
     pending.stage = stage;
     const reached = order.indexOf(stage);
-    ["sent", "received", "joined"].forEach((name, index) => {
-      $(`step-${name}`).className = index <= reached && stage !== "expired" ? "done" : "";
+    ["sent", "received", "joined"].forEach((name) => {
+      $(`step-${name}`).className = order.indexOf(name) <= reached && stage !== "expired" ? "done" : "";
     });
     const texts = {
       sent: `Opening the game for ${pending.name}…`,
       received: `Received by the game. Waiting for ${pending.name} to let you in…`,
+      declined: `Declined in the game: you did not join ${pending.name}. Join again for a new try.`,
       joined: `Joined ${pending.name}.`,
       expired: "This join expired before the game used it. Try again for a new one.",
     };
     $("join-state").textContent = texts[stage];
     $("join-panel").dataset.stage = stage;
     announce(texts[stage]);
-    if (stage === "received" || stage === "joined") $("fallback").hidden = true;
-    if (stage === "joined") endJoin(false);
+    if (stage === "received" || stage === "declined" || stage === "joined") $("fallback").hidden = true;
+    if (stage === "declined" || stage === "joined") endJoin(false);
   }
 
   function onJoinEvent(event) {
     const pending = state.join;
     if (!pending || !event || typeof event !== "object") return;
     const same = pending.jti ? event.jti === pending.jti : event.game === pending.gameId;
-    if (same && (event.state === "received" || event.state === "joined")) setStage(event.state);
+    if (same && ["received", "declined", "joined"].includes(event.state)) setStage(event.state);
   }
 
   function tick() {

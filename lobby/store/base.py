@@ -161,6 +161,11 @@ class Store(Protocol):
     async def reservation(self, jti: str) -> ReservationState | None:
         """The reservation of `jti`, redeemed or not, or None when there is none (or purged)."""
 
+    async def decline(self, jti: str, digest: bytes, now: float) -> ReservationState | None:
+        """Drop the live, unredeemed reservation of `jti` if its digest matches: its slot is free
+        and its token stops redeeming at once. Returns what was found (a redeemed or expired one
+        is left as it is), or None when there is no such reservation (never, replaced, declined)."""
+
     async def leave(self, server_id: str, player_id: str) -> bool:
         """Free a player's slot on a server; False when the player was not on it."""
 

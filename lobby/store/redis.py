@@ -188,6 +188,29 @@ SCRIPTS = {
         end
         return {'redeemed', found}
     """,
+    # KEYS: reservation, server, pending, holds, the player's hold, the address's reservations.
+    # ARGV: digest, now, jti. Reservation fields never change but `redeemed_at`, so the keys the
+    # caller derived from them stay right; the digests are compared in constant time.
+    "decline": """
+        local r = redis.call('HMGET', KEYS[1], 'server_id', 'player_id', 'player_name', 'digest', 'kid',
+                             'expires_at', 'redeemed_at')
+        local given, diff = ARGV[1], 0
+        if not r[4] or #r[4] ~= #given then return {'none'} end
+        for i = 1, #given do
+            diff = bit.bor(diff, bit.bxor(string.byte(r[4], i), string.byte(given, i)))
+        end
+        if diff ~= 0 or redis.call('EXISTS', KEYS[2]) == 0 then return {'none'} end
+        local found = {r[1], r[2], r[3], r[5], r[6]}
+        if r[7] then return {'redeemed', found, r[7]} end
+        if not redis.call('ZSCORE', KEYS[3], ARGV[3]) then return {'none'} end
+        if tonumber(ARGV[2]) >= tonumber(r[6]) then return {'expired', found} end
+        redis.call('ZREM', KEYS[3], ARGV[3])
+        if redis.call('HGET', KEYS[4], r[2]) == ARGV[3] then redis.call('HDEL', KEYS[4], r[2]) end
+        if redis.call('HGET', KEYS[5], 'jti') == ARGV[3] then redis.call('DEL', KEYS[5]) end
+        redis.call('ZREM', KEYS[6], ARGV[3])
+        redis.call('DEL', KEYS[1])
+        return {'declined', found}
+    """,
     "leave": """
         if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
         local players = tonumber(redis.call('HGET', KEYS[2], 'players'))
@@ -566,6 +589,24 @@ class RedisStore:
         found = Reservation(jti, sid.decode(), Player(pid.decode(), name.decode()), digest, kid.decode(),
                             float(expires_at))
         return ReservationState(found, None if redeemed_at is None else float(redeemed_at))
+
+    async def decline(self, jti: str, digest: bytes, now: float) -> ReservationState | None:
+        """Drop a live unredeemed reservation whose digest matches, atomically; what was found."""
+        key = self._key("reservation", jti)
+        with self._reachable():
+            sid, pid, address = await self._client.hmget(key, "server_id", "player_id", "address")
+        if sid is None or pid is None:
+            return None
+        keys = [
+            key, *self._server_keys(sid.decode(), "", "pending", "holds"),
+            self._key("player-hold", pid.decode()), self._key("address-reservations", _text(address)),
+        ]
+        reply = await self._run("decline", keys, [digest, now, jti])
+        if reply[0] == b"none":
+            return None
+        sid, pid, name, kid, expires_at = (value.decode() for value in reply[1])
+        found = Reservation(jti, sid, Player(pid, name), digest, kid, float(expires_at))
+        return ReservationState(found, float(reply[2]) if len(reply) > 2 else None)
 
     async def leave(self, server_id: str, player_id: str) -> bool:
         """Free a player's slot."""

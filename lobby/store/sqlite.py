@@ -367,6 +367,25 @@ class SqliteStore:
 
         return await self._read(op)
 
+    async def decline(self, jti: str, digest: bytes, now: float) -> ReservationState | None:
+        """Drop a live unredeemed reservation whose digest matches; what was found."""
+
+        def op(c: sqlite3.Connection) -> ReservationState | None:
+            row = c.execute(
+                "SELECT server_id, player_id, player_name, digest, kid, expires_at, redeemed_at"
+                " FROM reservations WHERE jti = ?",
+                (jti,),
+            ).fetchone()
+            if row is None or not hmac.compare_digest(row[3], digest):
+                return None
+            sid, pid, pname, _digest, kid, expires_at, redeemed_at = row
+            if redeemed_at is None and now < expires_at:
+                c.execute("DELETE FROM reservations WHERE jti = ?", (jti,))
+            found = Reservation(jti, sid, Player(pid, pname), digest, kid, expires_at)
+            return ReservationState(found, redeemed_at)
+
+        return await self._write(op)
+
     async def leave(self, server_id: str, player_id: str) -> bool:
         """Free a player's slot."""
 

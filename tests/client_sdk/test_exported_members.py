@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import client_sdk
+import client_sdk.client
 
 EXPORTED = [
     "Admission",
@@ -22,8 +23,12 @@ EXPORTED = [
     "HeartbeatState",
     "IncomingJoin",
     "JWKSCache",
+    "JoinAttempt",
     "JoinClaims",
+    "JoinHandler",
     "JoinPreview",
+    "JoinState",
+    "JoinStream",
     "LobbyRefused",
     "LobbyUnavailable",
     "Malformed",
@@ -51,6 +56,7 @@ EXPORTED = [
     "WrongType",
     "error_for_reason",
     "error_from_response",
+    "split_address",
 ]
 
 
@@ -61,6 +67,9 @@ def test_all_is_pinned() -> None:
 def test_every_exported_member_exists_and_is_documented() -> None:
     for name in client_sdk.__all__:
         member = getattr(client_sdk, name)
+        if name == "JoinHandler":  # a type alias: its module and docstring are typing's
+            assert member is client_sdk.client.JoinHandler
+            continue
         assert member.__module__.startswith("client_sdk."), name
         assert (member.__doc__ or "").strip(), name
 
@@ -73,3 +82,9 @@ def test_importing_the_sdk_pulls_in_neither_the_lobby_nor_fastapi() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_help_shows_no_specific_reason_as_the_default_of_a_family() -> None:
+    leaves = {cls.reason for cls in (client_sdk.Malformed, client_sdk.ValidationError)}
+    assert client_sdk.TokenRefused.reason not in leaves
+    assert client_sdk.LobbyRefused.reason not in leaves

@@ -32,7 +32,8 @@ async def test_a_join_goes_from_the_lobby_through_the_launcher_and_client_to_the
         assert code == 0, stderr
         join = await asyncio.wait_for(anext(joins), 5)
         assert join.preview.player_name == player.name
-        assert join.prompt() == f"Join {server.address} as {player.name}?"
+        listed = api.get(f"/v1/games/{server.id}").json()["name"]
+        assert join.prompt() == f"Join {listed} ({server.address}) as {player.name}?"
         assert 0 < join.seconds_left() <= 125  # type: ignore[operator]
 
         verified = await client.verify(join)

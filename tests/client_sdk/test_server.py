@@ -80,7 +80,7 @@ async def test_the_lobby_refuses_a_token_redeemed_by_a_server_it_does_not_name(
             await sdk.verify(token)
 
 
-async def test_offline_policy_never_asks_the_lobby_so_the_player_is_not_a_member_there(
+async def test_offline_policy_admits_by_verifying_locally_and_queues_the_admission_for_the_lobby(
     lobby: LobbyProcess, api: httpx.Client
 ) -> None:
     server, player = add_server(api), new_player(api)
@@ -88,7 +88,7 @@ async def test_offline_policy_never_asks_the_lobby_so_the_player_is_not_a_member
     async with AsyncGameServer(lobby.url, server.id, server.secret, policy=Policy.OFFLINE) as sdk:
         admitted = await sdk.admit(token)
         assert (admitted.player.id, admitted.online) == (player.id, False)
-    assert api.get(f"/v1/games/{server.id}").json()["members"] == []
+        assert sdk.unreported == [admitted]
 
 
 async def test_fallback_policy_redeems_online_and_verifies_offline_only_when_the_lobby_is_unreachable(
@@ -139,17 +139,39 @@ async def test_players_the_fallback_admitted_offline_are_reported_once_the_lobby
         lobby.stop()
         assert (await sdk.admit(stays_token)).online is False
         assert (await sdk.admit(leaves_token)).online is False
-        with pytest.raises(LobbyUnavailable):
-            await sdk.leave(leaves.id)
-        assert {a.player.id for a in sdk.unreported} == {stays.id, leaves.id}
+        assert await sdk.leave(leaves.id) is True
+        assert [a.player.id for a in sdk.unreported] == [stays.id, leaves.id]
+        assert sdk.unreported_leaves == [leaves.id]
 
         lobby.start()
-        await eventually(lambda: not sdk.unreported, "the offline admissions to be reported")
-        assert members(api, server.id) == [stays.id]
+        await eventually(lambda: not sdk.unreported and not sdk.unreported_leaves, "the reports")
+        assert members(api, server.id) == [stays.id], "the leave went after its admission"
+        assert api.get(f"/v1/games/{server.id}").json()["reserved"] == 0
         async with AsyncGameServer(lobby.url, server.id, server.secret) as online_only:
-            with pytest.raises(Replayed):
-                await online_only.redeem(stays_token)
-            assert (await online_only.redeem(leaves_token)).player.id == leaves.id, "never reported"
+            for token in (stays_token, leaves_token):
+                with pytest.raises(Replayed):
+                    await online_only.redeem(token)
+    api.close()
+
+
+async def test_a_leave_while_the_lobby_is_down_is_reported_when_it_returns(
+    start_lobby: Callable[..., LobbyProcess],
+) -> None:
+    lobby = start_lobby()
+    api = httpx.Client(base_url=lobby.url, timeout=10)
+    server, player = add_server(api), new_player(api)
+    token = join(api, player, server)
+    async with AsyncGameServer(
+        lobby.url, server.id, server.secret, **FAST_HEARTBEATS  # type: ignore[arg-type]
+    ) as sdk:
+        await sdk.admit(token)
+        assert members(api, server.id) == [player.id]
+        lobby.stop()
+        assert await sdk.leave(player.id) is True
+        assert sdk.unreported_leaves == [player.id]
+        lobby.start()
+        await eventually(lambda: not sdk.unreported_leaves, "the queued leave to be reported")
+        assert members(api, server.id) == []
     api.close()
 
 
@@ -178,7 +200,7 @@ async def test_an_offline_admission_whose_token_expired_during_the_outage_is_dro
     )
 
 
-async def test_pure_offline_servers_never_report_to_the_lobby(
+async def test_an_offline_server_reports_its_admissions_so_the_lobby_counts_each_slot_once(
     start_lobby: Callable[..., LobbyProcess],
 ) -> None:
     lobby = start_lobby()
@@ -189,9 +211,12 @@ async def test_pure_offline_servers_never_report_to_the_lobby(
             lobby.url, server.id, server.secret, policy=Policy.OFFLINE, **FAST_HEARTBEATS  # type: ignore[arg-type]
         ) as sdk:
             await sdk.admit(token)
-            assert sdk.unreported == []
+            await eventually(lambda: not sdk.unreported, "the admission to be reported")
             await eventually(lambda: sdk.heartbeat_state.sent >= 3, "heartbeats")
-        assert members(api, server.id) == []
+            game = api.get(f"/v1/games/{server.id}").json()
+            assert (game["players"], game["reserved"], members(api, server.id)) == (1, 0, [player.id])
+            assert await sdk.leave(player.id) is True
+            assert members(api, server.id) == []
 
 
 async def test_a_leave_frees_the_slot_at_the_lobby_and_a_second_leave_says_false(
@@ -227,3 +252,36 @@ async def test_registering_with_a_wrong_admin_token_is_unauthorized(lobby: Lobby
             lobby.url, admin_token="wrong-token-0123456789", name="x", address="127.0.0.1:1", capacity=1
         )
     assert caught.value.status == 401
+
+
+async def test_the_hooks_hear_failing_heartbeats_the_lobby_back_and_the_reports(
+    start_lobby: Callable[..., LobbyProcess],
+) -> None:
+    lobby = start_lobby()
+    api = httpx.Client(base_url=lobby.url, timeout=10)
+    server = add_server(api)
+    token = join(api, new_player(api), server)
+    heard: list[str] = []
+
+    def failing(state: object) -> None:
+        heard.append("failed")
+        raise RuntimeError("a broken hook must not stop the heartbeats")
+
+    hooks = {
+        "on_heartbeat_failed": failing,
+        "on_lobby_back": lambda state: heard.append(f"back after {state.sent} sent"),
+        "on_reported": lambda count: heard.append(f"reported {count}"),
+    }
+    async with AsyncGameServer(
+        lobby.url, server.id, server.secret, policy=Policy.ONLINE_WITH_FALLBACK,
+        **FAST_HEARTBEATS, **hooks,  # type: ignore[arg-type]
+    ) as sdk:
+        await eventually(lambda: sdk.heartbeat_state.sent >= 1, "a heartbeat")
+        lobby.stop()
+        await sdk.admit(token)
+        await eventually(lambda: heard.count("failed") >= 2, "failed heartbeats")
+        lobby.start()
+        await eventually(lambda: "reported 1" in heard, "the report")
+    api.close()
+    assert next(h for h in heard if h != "failed").startswith("back after")
+    assert heard.index("reported 1") > heard.index("failed")

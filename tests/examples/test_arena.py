@@ -115,6 +115,31 @@ def test_a_join_handed_to_the_client_ends_with_the_player_on_the_server_seeing_t
         client.wait(10)
 
 
+def test_a_join_the_player_refuses_is_declined_and_its_slot_freed(arena: Run, tmp_path: Path) -> None:
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    client_log = tmp_path / "client.log"
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime))
+    env.pop("ARENA_AUTO_ACCEPT", None)
+    command = [sys.executable, "-m", "examples.arena.client", "--lobby", arena.url, "--log", str(client_log)]
+    client = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: client_log.exists() and "listening" in client_log.read_text(), "the client")
+        game = next(g for g in online_games(arena.url) if g["name"] == "Arena #2")
+        with httpx.Client(base_url=arena.url, timeout=10) as api:
+            issued = api.post(f"/v1/games/{game['id']}/join", headers=new_player(api).auth).json()
+            assert api.get(f"/v1/games/{game['id']}").json()["reserved"] == 1
+            deliver("arena", Join(arena.url, issued["token"]), path=str(runtime / "playlink" / "arena.sock"))
+            wait_until(lambda: "join was declined" in client_log.read_text(), "the client to decline")
+            assert api.get(f"/v1/games/{game['id']}").json()["reserved"] == 0
+    finally:
+        client.terminate()
+        client.wait(10)
+
+
 def test_sigterm_stops_the_servers_which_deregister_then_the_lobby(arena: Run) -> None:
     arena.process.send_signal(signal.SIGTERM)
     assert arena.process.wait(20) == 0

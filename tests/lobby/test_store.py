@@ -330,6 +330,36 @@ async def test_the_reservation_of_a_token_is_found_redeemed_or_not(store):
     assert await store.reservation(new_id("jti")) is None
 
 
+async def test_a_declined_reservation_frees_its_slot_and_its_token_stops_redeeming(store):
+    server = await add_server(store, 1)
+    r = reservation(server)
+    await reserve_from(store, r, "203.0.113.9", cap=1)
+    assert await store.decline(r.jti, b"x" * 32, time.time()) is None
+    declined = await store.decline(r.jti, r.digest, time.time())
+    assert (declined.reservation, declined.redeemed_at) == (r, None)
+    assert (await store.get_server(server.id, time.time())).reserved == 0
+    assert (await redeem(store, r)).outcome is RedeemOutcome.NOT_ISSUED
+    assert await store.reservation(r.jti) is None
+    assert await store.decline(r.jti, r.digest, time.time()) is None
+    again = reservation(server, r.player)
+    assert await reserve_from(store, again, "203.0.113.9", cap=1) is None
+    assert (await store.get_server(server.id, time.time())).reserved == 1
+
+
+async def test_a_redeemed_or_expired_reservation_is_not_declined(store):
+    server = await add_server(store, 4)
+    redeemed, expired = reservation(server), reservation(server, ttl_s=10)
+    for r in (redeemed, expired):
+        await reserve(store, r)
+    now = time.time()
+    await redeem(store, redeemed, now)
+    assert (await store.decline(redeemed.jti, redeemed.digest, now)).redeemed_at == now
+    assert (await store.decline(expired.jti, expired.digest, expired.expires_at)).redeemed_at is None
+    seen = await store.get_server(server.id, time.time())
+    assert (seen.players, seen.reserved) == (1, 1)
+    assert (await redeem(store, expired)).outcome is RedeemOutcome.REDEEMED
+
+
 async def test_leave_frees_a_members_slot_once(store):
     server = await add_server(store, 2)
     first, second = reservation(server), reservation(server)

@@ -167,3 +167,29 @@ def test_a_429_shows_a_readable_message_with_the_retry_time(
     assert seconds, message
     assert 0 < int(seconds.group(1)) <= 60
 
+
+
+def test_a_join_declined_in_the_game_shows_declined_and_frees_the_slot(
+    quiet_lobby: LobbyProcess, open_page: Callable[[str], Watched]
+) -> None:
+    lobby = quiet_lobby
+    name = unique("Declined")
+    with httpx.Client(base_url=lobby.url, timeout=10) as api:
+        server = add_server(api, name=name, capacity=1)
+        watched = open_page(lobby.url + "/")
+        page = watched.page
+        sign_up(page, unique("player"))
+        with page.expect_response(lambda r: r.url.endswith(f"/v1/games/{server.id}/join")) as issued:
+            page.get_by_role("button", name=f"Join {name}").click()
+        token = issued.value.json()["token"]
+        page.locator("#join-panel[data-stage=sent]").wait_for()
+        r = api.post("/v1/joins/decline", json={"token": token})
+        assert r.json() == {"state": "declined"}
+        page.locator("#join-panel[data-stage=declined]").wait_for(timeout=10_000)
+        assert page.locator("#join-state").text_content() == (
+            f"Declined in the game: you did not join {name}. Join again for a new try."
+        )
+        assert api.get(f"/v1/games/{server.id}").json()["reserved"] == 0
+    page.wait_for_timeout(6_000)
+    assert page.locator("#fallback").is_hidden()
+    assert serious(watched.console_errors) == []
