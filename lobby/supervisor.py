@@ -9,6 +9,7 @@ The supervisor binds the socket once and runs each worker as a fresh interpreter
 - A worker that dies on its own is replaced.
 - With more than one worker, the workers pool their metrics in a private directory the supervisor
   makes and removes (`lobby.metrics`), so `/metrics` shows every worker's counts, reloads included.
+  One left by a supervisor that was killed is removed at the next start (`lobby.metrics_dir`).
 
 Connections wait in the kernel's listen backlog while no worker accepts. uvicorn's graceful shutdown
 closes every connection with no request in progress, which includes one it accepted but has not read
@@ -29,9 +30,8 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +49,8 @@ from lobby.connection_guard import (
 )
 from lobby.log_format import configure_logging, log_config
 from lobby.metrics import SHARED_DIR_ENV
-from lobby.settings import ENV_PREFIX, Settings, SettingsError, load_settings
+from lobby.metrics_dir import make_metrics_dir, remove_abandoned
+from lobby.settings import Settings, SettingsError, environment, load_settings, read_env_file
 
 APP = "lobby.asgi:app"
 # Allocations between young-generation collections (CPython's default is 700). A request allocates
@@ -65,37 +66,6 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 LOG_PREFIX = "lobby serve: "
 
 log = logging.getLogger("lobby.supervisor")
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """Read `LOBBY_NAME=value` lines; blank lines and `#` comments are skipped, values taken as is."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"cannot read env file {path}: {exc}") from None
-    values = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, equals, value = line.partition("=")
-        if not equals or not name.strip().startswith(ENV_PREFIX):
-            raise SettingsError(f"invalid env file {path} line {number}: expected LOBBY_NAME=value")
-        values[name.strip()] = value.strip()
-    return values
-
-
-@contextlib.contextmanager
-def _environ(env: Mapping[str, str]) -> Iterator[None]:
-    """Make `env` the whole process environment while inside (settings read only os.environ)."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -141,6 +111,7 @@ class Supervisor:
         self._signals: collections.deque[int] = collections.deque()
         self._last_restart = 0.0
         self.metrics_dir: str | None = None
+        self.removed_metrics_dirs: list[Path] = []
 
     def load(self) -> tuple[dict[str, str], Settings]:
         """The workers' environment and its validated settings; raises SettingsError naming one."""
@@ -148,22 +119,29 @@ class Supervisor:
         if self.env_file is not None:
             env.update(read_env_file(self.env_file))
         env.update(self.overrides)
-        with _environ(env):
+        with environment(env):
             return env, load_settings()
 
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT; returns the exit status."""
+        self.removed_metrics_dirs = remove_abandoned()
+        hold = None
         if self.workers > 1:
-            self.metrics_dir = tempfile.mkdtemp(prefix="playlink-metrics-")
+            path, hold = make_metrics_dir()
+            self.metrics_dir = str(path)
         try:
             return self._serve()
         finally:
             if self.metrics_dir is not None:
                 shutil.rmtree(self.metrics_dir, ignore_errors=True)
+            if hold is not None:
+                os.close(hold)
 
     def _serve(self) -> int:
         self.env, self.settings = self.load()
         configure_logging(self.settings.log_format, LOG_PREFIX)
+        for path in self.removed_metrics_dirs:
+            log.info("removed %s, the metrics directory of a supervisor that died", path)
         self.sock = _listen(self.settings.host, self.settings.port)
         self._wakeup_r, wakeup_w = os.pipe()
         os.set_blocking(wakeup_w, False)
