@@ -13,8 +13,9 @@ The supervisor binds the socket once and runs each worker as a fresh interpreter
 
 Connections wait in the kernel's listen backlog while no worker accepts. uvicorn's graceful shutdown
 closes every connection with no request in progress, which includes one it accepted but has not read
-yet: that client loses its request. `DrainingH11Protocol` serves such a connection's request (and
-one whose next request is already buffered) before closing it.
+yet, and an idle keep-alive one a proxy may be sending its next request on at that moment: either
+request is lost (a proxy does not retry a POST). `DrainingH11Protocol` keeps such connections open
+and answers a request that arrives on them with `Connection: close`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import uvicorn
 from prometheus_client.multiprocess import mark_process_dead
+from uvicorn.protocols.http.flow_control import CLOSE_HEADER
 from uvicorn.server import ServerState
 
 from lobby.connection_guard import (
@@ -61,6 +63,11 @@ BACKLOG = 2048
 WORKER_START_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 30.0
 FIRST_REQUEST_GRACE_S = 5.0
+# How long an idle keep-alive connection stays open (uvicorn's default is 5 s). A proxy that reuses
+# upstream connections must give them up sooner (nginx: `keepalive_timeout` in the upstream block,
+# deploy/nginx.conf has 5 s); then only the proxy ever closes an idle connection, so it never sends
+# a request on one the lobby is closing. A draining worker keeps this timeout too (see below).
+KEEP_ALIVE_TIMEOUT_S = 10
 RESTART_DELAY_S = 1.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 LOG_PREFIX = "lobby serve: "
@@ -322,11 +329,13 @@ class DrainState(ServerState):
 
 
 class DrainingH11Protocol(GuardedH11Protocol):
-    """The guarded h11 protocol, except that shutdown serves a request already on its way first.
+    """The guarded h11 protocol, except that shutdown never closes a connection a request may be on.
 
-    uvicorn closes a connection at shutdown unless a request is in progress; a connection accepted
-    but not read yet (or an idle keep-alive one whose next request is already buffered) is instead
-    kept: its request is served with `Connection: close`, or it closes if nothing arrives in time.
+    uvicorn closes a connection at shutdown unless a request is in progress. Here a connection
+    accepted but not read yet gets `FIRST_REQUEST_GRACE_S` for its request, and an idle keep-alive
+    one stays until its keep-alive timeout, as it would have without the shutdown (a proxy that
+    reuses connections gives them up before that). A request arriving on either is served with
+    `Connection: close`; a connection with a request in progress closes after its response.
     """
 
     draining = False
@@ -338,32 +347,35 @@ class DrainingH11Protocol(GuardedH11Protocol):
             self.shutdown()
 
     def shutdown(self) -> None:
-        """Close an idle connection, unless its (first or next) request is on its way."""
-        idle = self.cycle is None or self.cycle.response_complete
-        if not idle or (self.cycle is not None and not self._request_waiting()):
+        """Let the connection's next request be its last instead of closing it under a sender."""
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
             super().shutdown()
+            if not self.cycle.response_started:
+                self._last_request()
             return
         self.draining = True
-        self._unset_keepalive_if_required()
-        self.timeout_keep_alive_task = self.loop.call_later(
-            FIRST_REQUEST_GRACE_S, self.timeout_keep_alive_handler
-        )
+        if self.cycle is None:
+            self._unset_keepalive_if_required()
+            self.timeout_keep_alive_task = self.loop.call_later(
+                FIRST_REQUEST_GRACE_S, self.timeout_keep_alive_handler
+            )
 
     def handle_events(self) -> None:
         """Parse what arrived; a request on a draining connection is its last."""
         super().handle_events()
         if self.draining and self.cycle is not None:
-            self.cycle.keep_alive = False
+            self._last_request()
 
-    def _request_waiting(self) -> bool:
-        if self.conn.trailing_data[0]:
-            return True
-        sock = self.transport.get_extra_info("socket")
-        try:
-            with socket.socket(fileno=os.dup(sock.fileno())) as peek:
-                return bool(peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
-        except OSError:
-            return False
+    def _last_request(self) -> None:
+        """Close after this response, and say so in it (`Connection: close`) so that a proxy
+        does not put the connection back in its pool. uvicorn adds that header to a response
+        whose request carried it, reading the request's headers when the response starts."""
+        assert self.cycle is not None
+        self.cycle.keep_alive = False
+        if CLOSE_HEADER not in self.cycle.scope["headers"]:
+            self.cycle.scope["headers"].append(CLOSE_HEADER)
 
 
 def settle_heap() -> None:
@@ -423,6 +435,7 @@ def run_worker(listen_fd: int, ready_fd: int, parent_pid: int) -> None:
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=DRAIN_TIMEOUT_S,
+        timeout_keep_alive=KEEP_ALIVE_TIMEOUT_S,
     )
     WorkerServer(config, ready_fd, parent_pid, guard).run(sockets=[socket.socket(fileno=listen_fd)])
 
