@@ -33,10 +33,13 @@ def remove_abandoned(parent: Path | None = None) -> list[Path]:
     without a lock file is left alone (its supervisor may be starting right now).
     """
     removed = []
-    with os.scandir(parent or tempfile.gettempdir()) as entries:
-        for entry in entries:
-            if entry.name.startswith(PREFIX) and _abandoned_removed(entry):
-                removed.append(Path(entry.path))
+    try:
+        with os.scandir(parent or tempfile.gettempdir()) as entries:
+            for entry in entries:
+                if entry.name.startswith(PREFIX) and _abandoned_removed(entry):
+                    removed.append(Path(entry.path))
+    except OSError:  # no usable temp dir (a read-only root): nothing can have been left there
+        return removed
     return removed
 
 

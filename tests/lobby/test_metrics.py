@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lobby.app import create_app
 from lobby.metrics import Metrics, timed_store
+from lobby.metrics_dir import remove_abandoned
 from lobby.settings import Settings
 from lobby.store import SqliteStore
 from tests.lobby.sse import EventStream
@@ -364,3 +365,7 @@ def test_a_killed_supervisors_metrics_directory_is_removed_at_the_next_start_and
     finally:
         live.stop()
     assert metrics_dirs(tmp) == {decoy}
+
+
+def test_with_no_usable_temp_dir_there_is_nothing_left_to_remove(tmp_path: Path) -> None:
+    assert remove_abandoned(tmp_path / "no-such-dir") == []
