@@ -333,9 +333,11 @@ class DrainingH11Protocol(GuardedH11Protocol):
 
     uvicorn closes a connection at shutdown unless a request is in progress. Here a connection
     accepted but not read yet gets `FIRST_REQUEST_GRACE_S` for its request, and an idle keep-alive
-    one stays until its keep-alive timeout, as it would have without the shutdown (a proxy that
-    reuses connections gives them up before that). A request arriving on either is served with
-    `Connection: close`; a connection with a request in progress closes after its response.
+    one from a trusted proxy (`LOBBY_FORWARDED_ALLOW_IPS`) stays until its keep-alive timeout, as it
+    would have without the shutdown (a proxy that reuses connections gives them up before that): a
+    proxy does not resend a POST it lost to a close. A request arriving on either is served with
+    `Connection: close`; a connection with a request in progress closes after its response. Idle
+    keep-alive connections of other clients close at once, as in uvicorn.
     """
 
     draining = False
@@ -355,12 +357,19 @@ class DrainingH11Protocol(GuardedH11Protocol):
             if not self.cycle.response_started:
                 self._last_request()
             return
+        if self.cycle is not None and not self._from_proxy():
+            super().shutdown()  # a client retries on a fresh connection; a proxy may not
+            return
         self.draining = True
         if self.cycle is None:
             self._unset_keepalive_if_required()
             self.timeout_keep_alive_task = self.loop.call_later(
                 FIRST_REQUEST_GRACE_S, self.timeout_keep_alive_handler
             )
+
+    def _from_proxy(self) -> bool:
+        guard = self._guard
+        return guard is not None and guard.is_proxy(self._address)
 
     def handle_events(self) -> None:
         """Parse what arrived; a request on a draining connection is its last."""

@@ -226,12 +226,20 @@ def test_the_env_file_takes_lobby_settings_only_and_never_echoes_a_line(tmp_path
     assert "secret-value" not in str(refused.value)
 
 
-def test_a_request_on_a_kept_alive_connection_during_a_reload_is_answered_with_connection_close(
-    serve,
+def test_a_request_on_a_proxys_kept_alive_connection_during_a_reload_is_answered_with_connection_close(
+    tmp_path,
 ) -> None:
     """What a proxy with upstream keep-alive does: its idle connection to the old worker is reused
     just after the reload began; the request must be served, not cut off."""
-    lobby = serve()
+    lobby = LobbyProcess(tmp_path / "data", {"LOBBY_FORWARDED_ALLOW_IPS": "127.0.0.1"}).start()
+    try:
+        kept_alive_across_a_reload(lobby)
+    finally:
+        lobby.stop()
+
+
+def kept_alive_across_a_reload(lobby: LobbyProcess) -> None:
+    """Reuse an idle keep-alive connection right after a reload began; the old worker answers."""
     with httpx.Client(base_url=lobby.url, timeout=10) as api:
         server, player = add_server(api), new_player(api)
     (old,) = lobby.workers()
