@@ -119,6 +119,10 @@ class ConnectionGuard:
         self._refused = 0
         self._logged_at = 0.0
 
+    def is_proxy(self, address: str) -> bool:
+        """Whether `address` is one of the trusted proxies (`LOBBY_FORWARDED_ALLOW_IPS`)."""
+        return self._exempt(address)
+
     def _exempt(self, address: str) -> bool:
         if self.limits.exempt_all:
             return True

@@ -84,11 +84,18 @@ class KeyRing:
         finally:
             os.close(fd)
 
+    def _has_active_key(self) -> bool:
+        return self.directory.is_dir() and any(self.directory.glob("*" + KEY_SUFFIX))
+
     def ensure(self) -> None:
-        """Create the directory and a first key if there is none, then load."""
-        with self._locked():
-            if not any(self.directory.glob("*" + KEY_SUFFIX)):
-                self._write_new_key()
+        """Create the directory and a first key if there is none, then load.
+
+        A directory that already holds a key is only read, so it may be read-only (a Secret volume).
+        """
+        if not self._has_active_key():
+            with self._locked():
+                if not self._has_active_key():
+                    self._write_new_key()
         self.reload()
 
     def _write_new_key(self) -> str:

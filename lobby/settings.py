@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Self
 from urllib.parse import urlsplit
@@ -109,6 +111,7 @@ class Settings(BaseSettings):
     keys_dir: Path | None = None
     public_url: str = ""
     admin_token: str = ""
+    metrics_token: str = ""
     launch_scheme: Annotated[str, Field(pattern=r"^[a-z][a-z0-9+.-]{0,63}$")] = LAUNCH_SCHEME
     join_token_ttl_s: Annotated[int, Field(ge=1, le=3600)] = JOIN_TOKEN_TTL_S
     clock_leeway_s: Annotated[int, Field(ge=0, le=60)] = CLOCK_LEEWAY_S
@@ -152,6 +155,10 @@ class Settings(BaseSettings):
                 raise ValueError("LOBBY_PUBLIC_URL must be an http(s) URL without a query")
         if self.admin_token and len(self.admin_token) < 16:
             raise ValueError("LOBBY_ADMIN_TOKEN must be at least 16 characters")
+        if self.metrics_token and len(self.metrics_token) < 16:
+            raise ValueError("LOBBY_METRICS_TOKEN must be at least 16 characters")
+        if self.metrics_token and self.metrics_token == self.admin_token:
+            raise ValueError("LOBBY_METRICS_TOKEN must differ from LOBBY_ADMIN_TOKEN")
         return self
 
     @property
@@ -188,3 +195,43 @@ def load_settings(**overrides: object) -> Settings:
         field = ".".join(str(p) for p in first["loc"]) or "settings"
         name = ENV_PREFIX + field.upper() if first["loc"] else "settings"
         raise SettingsError(f"invalid {name}: {first['msg']}") from None
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Read `LOBBY_NAME=value` lines; blank lines and `#` comments are skipped, values taken as is."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot read env file {path}: {exc}") from None
+    values = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, equals, value = line.partition("=")
+        if not equals or not name.strip().startswith(ENV_PREFIX):
+            raise SettingsError(f"invalid env file {path} line {number}: expected LOBBY_NAME=value")
+        values[name.strip()] = value.strip()
+    return values
+
+
+@contextlib.contextmanager
+def environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Make `env` the whole process environment while inside (settings read only os.environ)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def load_settings_with(env_file: Path | None) -> Settings:
+    """Settings from the environment with `env_file`'s lines over it (as `lobby serve` reads them)."""
+    env = dict(os.environ)
+    if env_file is not None:
+        env.update(read_env_file(env_file))
+    with environment(env):
+        return load_settings()

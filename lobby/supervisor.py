@@ -9,11 +9,13 @@ The supervisor binds the socket once and runs each worker as a fresh interpreter
 - A worker that dies on its own is replaced.
 - With more than one worker, the workers pool their metrics in a private directory the supervisor
   makes and removes (`lobby.metrics`), so `/metrics` shows every worker's counts, reloads included.
+  One left by a supervisor that was killed is removed at the next start (`lobby.metrics_dir`).
 
 Connections wait in the kernel's listen backlog while no worker accepts. uvicorn's graceful shutdown
 closes every connection with no request in progress, which includes one it accepted but has not read
-yet: that client loses its request. `DrainingH11Protocol` serves such a connection's request (and
-one whose next request is already buffered) before closing it.
+yet, and an idle keep-alive one a proxy may be sending its next request on at that moment: either
+request is lost (a proxy does not retry a POST). `DrainingH11Protocol` keeps such connections open
+and answers a request that arrives on them with `Connection: close`.
 """
 
 from __future__ import annotations
@@ -29,14 +31,14 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
 from prometheus_client.multiprocess import mark_process_dead
+from uvicorn.protocols.http.flow_control import CLOSE_HEADER
 from uvicorn.server import ServerState
 
 from lobby.connection_guard import (
@@ -49,7 +51,8 @@ from lobby.connection_guard import (
 )
 from lobby.log_format import configure_logging, log_config
 from lobby.metrics import SHARED_DIR_ENV
-from lobby.settings import ENV_PREFIX, Settings, SettingsError, load_settings
+from lobby.metrics_dir import make_metrics_dir, remove_abandoned
+from lobby.settings import Settings, SettingsError, environment, load_settings, read_env_file
 
 APP = "lobby.asgi:app"
 # Allocations between young-generation collections (CPython's default is 700). A request allocates
@@ -60,42 +63,16 @@ BACKLOG = 2048
 WORKER_START_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 30.0
 FIRST_REQUEST_GRACE_S = 5.0
+# How long an idle keep-alive connection stays open (uvicorn's default is 5 s). A proxy that reuses
+# upstream connections must give them up sooner (nginx: `keepalive_timeout` in the upstream block,
+# deploy/nginx.conf has 5 s); then only the proxy ever closes an idle connection, so it never sends
+# a request on one the lobby is closing. A draining worker keeps this timeout too (see below).
+KEEP_ALIVE_TIMEOUT_S = 10
 RESTART_DELAY_S = 1.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 LOG_PREFIX = "lobby serve: "
 
 log = logging.getLogger("lobby.supervisor")
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """Read `LOBBY_NAME=value` lines; blank lines and `#` comments are skipped, values taken as is."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"cannot read env file {path}: {exc}") from None
-    values = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, equals, value = line.partition("=")
-        if not equals or not name.strip().startswith(ENV_PREFIX):
-            raise SettingsError(f"invalid env file {path} line {number}: expected LOBBY_NAME=value")
-        values[name.strip()] = value.strip()
-    return values
-
-
-@contextlib.contextmanager
-def _environ(env: Mapping[str, str]) -> Iterator[None]:
-    """Make `env` the whole process environment while inside (settings read only os.environ)."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -141,6 +118,7 @@ class Supervisor:
         self._signals: collections.deque[int] = collections.deque()
         self._last_restart = 0.0
         self.metrics_dir: str | None = None
+        self.removed_metrics_dirs: list[Path] = []
 
     def load(self) -> tuple[dict[str, str], Settings]:
         """The workers' environment and its validated settings; raises SettingsError naming one."""
@@ -148,22 +126,29 @@ class Supervisor:
         if self.env_file is not None:
             env.update(read_env_file(self.env_file))
         env.update(self.overrides)
-        with _environ(env):
+        with environment(env):
             return env, load_settings()
 
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT; returns the exit status."""
+        self.removed_metrics_dirs = remove_abandoned()
+        hold = None
         if self.workers > 1:
-            self.metrics_dir = tempfile.mkdtemp(prefix="playlink-metrics-")
+            path, hold = make_metrics_dir()
+            self.metrics_dir = str(path)
         try:
             return self._serve()
         finally:
             if self.metrics_dir is not None:
                 shutil.rmtree(self.metrics_dir, ignore_errors=True)
+            if hold is not None:
+                os.close(hold)
 
     def _serve(self) -> int:
         self.env, self.settings = self.load()
         configure_logging(self.settings.log_format, LOG_PREFIX)
+        for path in self.removed_metrics_dirs:
+            log.info("removed %s, the metrics directory of a supervisor that died", path)
         self.sock = _listen(self.settings.host, self.settings.port)
         self._wakeup_r, wakeup_w = os.pipe()
         os.set_blocking(wakeup_w, False)
@@ -344,11 +329,15 @@ class DrainState(ServerState):
 
 
 class DrainingH11Protocol(GuardedH11Protocol):
-    """The guarded h11 protocol, except that shutdown serves a request already on its way first.
+    """The guarded h11 protocol, except that shutdown never closes a connection a request may be on.
 
-    uvicorn closes a connection at shutdown unless a request is in progress; a connection accepted
-    but not read yet (or an idle keep-alive one whose next request is already buffered) is instead
-    kept: its request is served with `Connection: close`, or it closes if nothing arrives in time.
+    uvicorn closes a connection at shutdown unless a request is in progress. Here a connection
+    accepted but not read yet gets `FIRST_REQUEST_GRACE_S` for its request, and an idle keep-alive
+    one from a trusted proxy (`LOBBY_FORWARDED_ALLOW_IPS`) stays until its keep-alive timeout, as it
+    would have without the shutdown (a proxy that reuses connections gives them up before that): a
+    proxy does not resend a POST it lost to a close. A request arriving on either is served with
+    `Connection: close`; a connection with a request in progress closes after its response. Idle
+    keep-alive connections of other clients close at once, as in uvicorn.
     """
 
     draining = False
@@ -360,32 +349,42 @@ class DrainingH11Protocol(GuardedH11Protocol):
             self.shutdown()
 
     def shutdown(self) -> None:
-        """Close an idle connection, unless its (first or next) request is on its way."""
-        idle = self.cycle is None or self.cycle.response_complete
-        if not idle or (self.cycle is not None and not self._request_waiting()):
+        """Let the connection's next request be its last instead of closing it under a sender."""
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
             super().shutdown()
+            if not self.cycle.response_started:
+                self._last_request()
+            return
+        if self.cycle is not None and not self._from_proxy():
+            super().shutdown()  # a client retries on a fresh connection; a proxy may not
             return
         self.draining = True
-        self._unset_keepalive_if_required()
-        self.timeout_keep_alive_task = self.loop.call_later(
-            FIRST_REQUEST_GRACE_S, self.timeout_keep_alive_handler
-        )
+        if self.cycle is None:
+            self._unset_keepalive_if_required()
+            self.timeout_keep_alive_task = self.loop.call_later(
+                FIRST_REQUEST_GRACE_S, self.timeout_keep_alive_handler
+            )
+
+    def _from_proxy(self) -> bool:
+        guard = self._guard
+        return guard is not None and guard.is_proxy(self._address)
 
     def handle_events(self) -> None:
         """Parse what arrived; a request on a draining connection is its last."""
         super().handle_events()
         if self.draining and self.cycle is not None:
-            self.cycle.keep_alive = False
+            self._last_request()
 
-    def _request_waiting(self) -> bool:
-        if self.conn.trailing_data[0]:
-            return True
-        sock = self.transport.get_extra_info("socket")
-        try:
-            with socket.socket(fileno=os.dup(sock.fileno())) as peek:
-                return bool(peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
-        except OSError:
-            return False
+    def _last_request(self) -> None:
+        """Close after this response, and say so in it (`Connection: close`) so that a proxy
+        does not put the connection back in its pool. uvicorn adds that header to a response
+        whose request carried it, reading the request's headers when the response starts."""
+        assert self.cycle is not None
+        self.cycle.keep_alive = False
+        if CLOSE_HEADER not in self.cycle.scope["headers"]:
+            self.cycle.scope["headers"].append(CLOSE_HEADER)
 
 
 def settle_heap() -> None:
@@ -445,6 +444,7 @@ def run_worker(listen_fd: int, ready_fd: int, parent_pid: int) -> None:
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=DRAIN_TIMEOUT_S,
+        timeout_keep_alive=KEEP_ALIVE_TIMEOUT_S,
     )
     WorkerServer(config, ready_fd, parent_pid, guard).run(sockets=[socket.socket(fileno=listen_fd)])
 

@@ -13,6 +13,7 @@ import pytest
 
 from lobby.keys import KeyRing
 from tests.support.lobby import LobbyProcess, add_server, join, new_player, redeem, run_cli
+from tests.support.read_only import read_only_prefix
 
 
 def listed(data_dir: Path) -> dict[str, str]:
@@ -188,3 +189,45 @@ def test_a_new_key_sorts_after_the_newest_even_when_the_clock_is_behind_it(tmp_p
     kid = ring.rotate()
     assert kid.startswith("30000101T000000.000000-")
     assert ring.current.kid == kid
+
+
+def test_rotating_an_empty_keys_directory_makes_exactly_one_key(tmp_path):
+    rotated = run_cli(tmp_path, "keys", "rotate")
+    assert rotated.returncode == 0, rotated.stderr
+    kid = rotated.stdout.strip()
+    assert key_files(tmp_path) == [".lock", f"{kid}.pem"]
+    assert listed(tmp_path) == {kid: "current"}
+    assert f"keys directory {tmp_path / 'keys'}" in rotated.stderr
+
+
+def test_a_lobby_serves_and_lists_keys_from_a_read_only_keys_directory(tmp_path):
+    """The directory is a read-only bind mount (a Kubernetes Secret volume) in the lobby's own
+    mount namespace; root cannot write there either."""
+    data_dir = tmp_path / "data"
+    keys_dir = tmp_path / "secret-keys"
+    ring = KeyRing(keys_dir)
+    ring.rotate()
+    (keys_dir / ".lock").unlink()  # a Secret volume holds the key files and nothing else
+    kid = ring.current.kid
+    read_only = read_only_prefix(str(keys_dir))
+
+    process = LobbyProcess(data_dir, {"LOBBY_KEYS_DIR": str(keys_dir)}, wrapper=read_only).start()
+    try:
+        with httpx.Client(base_url=process.url, timeout=10) as client:
+            server, player = add_server(client), new_player(client)
+            token = join(client, player, server)
+            assert kid_of(token) == kid
+            assert redeem(client, server, token).status_code == 200
+    finally:
+        process.stop()
+    assert "Traceback" not in process.logs()
+
+    done = run_cli(data_dir, "keys", "list", wrapper=read_only_env(read_only, keys_dir))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{kid}\tcurrent\n"
+    assert sorted(p.name for p in keys_dir.iterdir()) == [f"{kid}.pem"]
+
+
+def read_only_env(prefix: tuple[str, ...], keys_dir: Path) -> tuple[str, ...]:
+    """`prefix`, then `env LOBBY_KEYS_DIR=keys_dir`: the CLI reads the same directory as the lobby."""
+    return (*prefix, "env", f"LOBBY_KEYS_DIR={keys_dir}")

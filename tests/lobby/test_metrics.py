@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lobby.app import create_app
 from lobby.metrics import Metrics, timed_store
+from lobby.metrics_dir import remove_abandoned
 from lobby.settings import Settings
 from lobby.store import SqliteStore
 from tests.lobby.sse import EventStream
@@ -285,3 +286,86 @@ def test_with_two_workers_every_scrape_shows_both_and_a_dead_workers_counts_stay
         lobby.stop()
     assert len(shared) == 1
     assert not shared.pop().exists(), "the supervisor left its metrics directory behind"
+
+
+METRICS_TOKEN = "metrics-only-token-0123456789"
+
+
+async def test_the_metrics_token_reads_metrics_from_afar_and_nothing_else(
+    clean_env: None, tmp_path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data", admin_token=ADMIN_TOKEN, metrics_token=METRICS_TOKEN,
+        rate_limits_enabled=False,
+    )
+    reader = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    async with in_process(settings, REMOTE) as remote:
+        r = await remote.get("/metrics", headers=reader)
+        assert r.status_code == 200, r.text
+        assert "playlink_http_requests_total" in r.text
+        assert (await remote.get("/metrics", headers=ADMIN)).status_code == 200
+        assert (await remote.get("/metrics")).json()["reason"] == "unauthorized"
+        body = {"name": "x", "address": "127.0.0.1:7000", "capacity": 4}
+        r = await remote.post("/v1/servers", json=body, headers=reader)
+        assert r.status_code == 401
+        assert r.json()["reason"] == "unauthorized"
+        assert (await remote.get("/v1/games")).json() == {"games": []}
+
+
+async def test_a_metrics_token_alone_opens_metrics_to_its_holder_only(clean_env: None, tmp_path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", metrics_token=METRICS_TOKEN, rate_limits_enabled=False)
+    async with in_process(settings, REMOTE) as remote:
+        assert (await remote.get("/metrics")).status_code == 401
+        r = await remote.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert r.status_code == 200
+
+
+@pytest.mark.parametrize("token", ["short", ADMIN_TOKEN], ids=["too-short", "same-as-admin"])
+def test_a_weak_or_reused_metrics_token_is_refused(clean_env: None, tmp_path, token: str) -> None:
+    with pytest.raises(ValueError, match="LOBBY_METRICS_TOKEN"):
+        Settings(data_dir=tmp_path, admin_token=ADMIN_TOKEN, metrics_token=token)
+
+
+def metrics_dirs(tmp: Path) -> set[Path]:
+    """The supervisors' metrics directories in `tmp`."""
+    return set(tmp.glob("playlink-metrics-*"))
+
+
+def test_a_killed_supervisors_metrics_directory_is_removed_at_the_next_start_and_a_live_ones_kept(
+    tmp_path: Path,
+) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    two = ("--workers", "2")
+    killed = LobbyProcess(tmp_path / "killed", {"TMPDIR": str(tmp)}, serve_args=two).start()
+    (left,) = metrics_dirs(tmp)
+    workers = killed.workers()
+    assert killed.process is not None
+    killed.process.kill()
+    killed.process.wait()
+    deadline = time.monotonic() + WAIT_S * 2
+    while any(Path(f"/proc/{pid}").exists() for pid in workers):  # orphans notice and exit
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert left.exists()
+    decoy = tmp / "playlink-metrics-not-a-directory"
+    decoy.symlink_to(tmp_path / "killed")
+
+    live = LobbyProcess(tmp_path / "live", {"TMPDIR": str(tmp)}, serve_args=two).start()
+    try:
+        (live_dir,) = metrics_dirs(tmp) - {decoy}
+        assert live_dir != left
+        assert f"removed {left}" in live.logs()
+        assert (tmp_path / "killed").is_dir()
+        single = LobbyProcess(tmp_path / "single", {"TMPDIR": str(tmp)}).start()
+        single.stop()
+        assert metrics_dirs(tmp) == {live_dir, decoy}, "a running supervisor's directory was removed"
+        readyz = {"route": "/readyz", "method": "GET", "status": "200"}
+        assert value(scrape(live), "playlink_http_requests_total", **readyz)
+    finally:
+        live.stop()
+    assert metrics_dirs(tmp) == {decoy}
+
+
+def test_with_no_usable_temp_dir_there_is_nothing_left_to_remove(tmp_path: Path) -> None:
+    assert remove_abandoned(tmp_path / "no-such-dir") == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import signal
 import socket
@@ -223,3 +224,45 @@ def test_the_env_file_takes_lobby_settings_only_and_never_echoes_a_line(tmp_path
         read_env_file(env_file)
     assert "line 2" in str(refused.value)
     assert "secret-value" not in str(refused.value)
+
+
+def test_a_request_on_a_proxys_kept_alive_connection_during_a_reload_is_answered_with_connection_close(
+    tmp_path,
+) -> None:
+    """What a proxy with upstream keep-alive does: its idle connection to the old worker is reused
+    just after the reload began; the request must be served, not cut off."""
+    lobby = LobbyProcess(tmp_path / "data", {"LOBBY_FORWARDED_ALLOW_IPS": "127.0.0.1"}).start()
+    try:
+        kept_alive_across_a_reload(lobby)
+    finally:
+        lobby.stop()
+
+
+def kept_alive_across_a_reload(lobby: LobbyProcess) -> None:
+    """Reuse an idle keep-alive connection right after a reload began; the old worker answers."""
+    with httpx.Client(base_url=lobby.url, timeout=10) as api:
+        server, player = add_server(api), new_player(api)
+    (old,) = lobby.workers()
+    kept = http.client.HTTPConnection("127.0.0.1", lobby.port, timeout=WAIT_S)
+    try:
+        kept.request("GET", "/v1/games")
+        first = kept.getresponse()
+        first.read()
+        assert first.status == 200
+        assert first.getheader("connection") != "close"
+
+        lobby.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: "Shutting down" in worker_lines(lobby, old), WAIT_S, lobby)
+        kept.request("POST", f"/v1/games/{server.id}/join", headers=player.auth)
+        answer = kept.getresponse()
+        body = answer.read()
+    finally:
+        kept.close()
+    assert answer.status == 201, body
+    assert answer.getheader("connection") == "close"
+    wait_for(lambda: old not in lobby.workers(), WAIT_S, lobby)
+
+
+def worker_lines(lobby: LobbyProcess, pid: int) -> str:
+    """The log lines of worker `pid`."""
+    return "\n".join(line for line in lobby.logs().splitlines() if f'"pid": {pid},' in line)

@@ -46,6 +46,7 @@ class LobbyProcess:
     port: int = field(default_factory=free_port)
     serve_args: tuple[str, ...] = ()
     soft_file_limit: int | None = None
+    wrapper: tuple[str, ...] = ()  # an argv prefix the lobby runs under (tests.support.read_only)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -77,8 +78,8 @@ class LobbyProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "lobby", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                *self.serve_args,
+                *self.wrapper, sys.executable, "-m", "lobby", "serve",
+                "--host", "127.0.0.1", "--port", str(self.port), *self.serve_args,
             ],
             env=self.env(),
             cwd=ROOT,
@@ -238,12 +239,14 @@ def redeem(client: httpx.Client, server: Server, token: str) -> httpx.Response:
     return client.post("/v1/tokens/redeem", json={"token": token}, headers=server.auth)
 
 
-def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real `lobby` command on `data_dir` and capture what it prints."""
+def run_cli(
+    data_dir: Path, *args: str, wrapper: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `lobby` command on `data_dir` (under `wrapper`, an argv prefix); capture its output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOBBY_")}
     env["LOBBY_DATA_DIR"] = str(data_dir)
     return subprocess.run(
-        [sys.executable, "-m", "lobby", *args],
+        [*wrapper, sys.executable, "-m", "lobby", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,

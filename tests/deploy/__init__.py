@@ -1,0 +1,1 @@
+"""Tests of the deployment files in deploy/, run with the real programs they configure."""
