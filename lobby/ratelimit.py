@@ -16,7 +16,6 @@ Headers follow draft-ietf-httpapi-ratelimit-headers:
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import math
 import os
@@ -83,7 +82,6 @@ def limit_storage(url: str, key_prefix: str = RedisStorage.PREFIX) -> Storage:
     return RedisStorage(url, implementation="redispy", key_prefix=key_prefix)
 
 
-@functools.lru_cache(maxsize=65_536)
 @contextlib.contextmanager
 def reachable() -> Iterator[None]:
     """Turn a failure of the counters' storage into `Unavailable`."""
