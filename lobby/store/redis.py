@@ -364,10 +364,13 @@ class RedisStore:
                 await redis.aclose()
 
     async def ping(self) -> None:
-        """Answer when Redis does."""
+        """Answer when Redis does: on a cluster, the master holding the lobby's shared keys."""
         client = self._client
         with self._reachable():
-            await client.ping()
+            if isinstance(client, RedisCluster):
+                await client.ping(target_nodes=client.get_node_from_key(self._key("layout")))
+            else:
+                await client.ping()
 
     async def create_player(self, player: Player, password_hash: str, now: float) -> None:
         """Add a player; `Conflict` when the name is taken."""

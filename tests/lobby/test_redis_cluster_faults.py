@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 
 from lobby.errors import Unavailable
@@ -107,3 +108,21 @@ async def test_the_rate_limiter_on_a_hung_cluster_refuses_instead_of_waiting(
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
         await limiter.close()
+
+
+async def test_readiness_follows_the_master_of_the_lobbys_keys_and_no_other(
+    store: RedisStore, redis_cluster: RedisClusterProcesses
+) -> None:
+    assert isinstance(store.client, RedisCluster)
+    ours = store.client.get_node_from_key(store.prefix + "layout").port
+    for node in redis_cluster.nodes:
+        assert node.process is not None
+        os.kill(node.process.pid, signal.SIGSTOP)
+        try:
+            if node.port == ours:
+                with pytest.raises(Unavailable):
+                    await store.ping()
+            else:
+                await store.ping()
+        finally:
+            os.kill(node.process.pid, signal.SIGCONT)
