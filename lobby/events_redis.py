@@ -13,7 +13,10 @@ per instance (two instances racing may still both append it; views are full, so 
 
 Redis unreachable: `publish` logs once and returns (the request that caused it does not fail; the
 game feed's sweep publishes the state again later), new streams are refused as `Unavailable`, and
-once the reader reconnects every open stream gets `reset` (it may have missed events).
+once the reader reconnects every open stream gets `reset` (it may have missed events). Every wait
+on Redis is bounded: `publish` gives up after `PUBLISH_TIMEOUT_S`, and a batch that fails in any
+way (redis-py's cluster client also raises non-Redis errors under connection churn) resolves all
+of its waiters, so no caller, the game feed included, can wait forever.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from lobby.errors import Unavailable
 from lobby.events import RESET, Event, LocalFanout, event_number, sse_bytes
@@ -38,6 +40,7 @@ STREAM_KEY = "events"
 BLOCK_MS = 1000  # below the store pool's socket timeout (2 s)
 READ_COUNT = 512
 RETRY_PAUSE_S = 0.25
+PUBLISH_TIMEOUT_S = 3.0  # above the store pool's socket timeout (2 s): a hung Redis, not a slow one
 NO_ID = "0-0"
 
 
@@ -96,8 +99,8 @@ class RedisEventBus(LocalFanout):
         if isinstance(subject, str) and self._latest.get(subject) == (name, data):
             return Event(self._last, 0, name, data)
         try:
-            raw = await self._append(_fields(name, data, player))
-        except (RedisError, OSError) as exc:
+            raw = await asyncio.wait_for(self._append(_fields(name, data, player)), PUBLISH_TIMEOUT_S)
+        except Exception as exc:  # any failure of the client, or no answer in time
             if not self._publish_down:
                 log.warning("events not published while Redis fails: %s", type(exc).__name__)
             self._publish_down = True
@@ -120,20 +123,23 @@ class RedisEventBus(LocalFanout):
         return future
 
     async def _send_outbox(self, redis: Redis) -> None:
+        """Send the queued XADDs as one pipeline; every waiter is resolved, whatever happens."""
         batch, self._outbox = self._outbox, []
+        failure: BaseException = ConnectionError("the events were not sent")
         try:
             async with redis.pipeline(transaction=False) as pipe:
                 for fields, _future in batch:
                     pipe.xadd(self._key, fields, maxlen=self._history_len, approximate=True)
                 replies = await pipe.execute()
-        except (RedisError, OSError) as exc:
+            for (_fields, future), raw in zip(batch, replies, strict=True):
+                if not future.done():
+                    future.set_result(raw)
+        except Exception as exc:  # redis-py's cluster client raises non-Redis errors too
+            failure = exc
+        finally:
             for _fields, future in batch:
                 if not future.done():
-                    future.set_exception(exc)
-            return
-        for (_fields, future), raw in zip(batch, replies, strict=True):
-            if not future.done():
-                future.set_result(raw)
+                    future.set_exception(failure)
 
     def _latest_id(self) -> str:
         return self._last
@@ -194,7 +200,7 @@ class RedisEventBus(LocalFanout):
                 replies = await self._redis.xread(
                     {self._key: self._last}, count=READ_COUNT, block=BLOCK_MS
                 )
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # any client failure: read again after a pause
                 if not self._reader_down:
                     log.warning("event reader lost Redis: %s", type(exc).__name__)
                 self._reader_down = True
@@ -210,7 +216,10 @@ class RedisEventBus(LocalFanout):
         """End every subscription and stop the reader (the pool is the store's to close)."""
         await super().close()
         if self._sending:
-            await asyncio.gather(*self._sending, return_exceptions=True)
+            _done, stuck = await asyncio.wait(set(self._sending), timeout=PUBLISH_TIMEOUT_S)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -30,16 +30,15 @@ from typing import Protocol
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from limits.errors import StorageError
 from redis.asyncio import Redis, RedisCluster
-from redis.exceptions import RedisError
 
 from lobby.addresses import address_bucket
-from lobby.errors import Unavailable
+from lobby.errors import LobbyError, Unavailable
 from lobby.metrics import SHARED_DIR_ENV
 from lobby.settings import REDIS_CLUSTER_SCHEME, Settings
 from lobby.shared_limits import SHARED_LIMITS_FILE, SharedFileStorage
 from lobby.store import RedisStore, Store
+from lobby.store.redis import client_options
 
 log = logging.getLogger("lobby")
 STREAMS_POLICY = "streams"
@@ -77,17 +76,20 @@ def limit_storage(url: str, key_prefix: str = RedisStorage.PREFIX) -> Storage:
     """The storage of the rate-limit counters a `LOBBY_RATE_LIMIT_STORAGE` URL names."""
     if url.startswith("memory://"):
         return MemoryStorage()
-    if url.startswith(REDIS_CLUSTER_SCHEME):
-        return RedisClusterStorage("async+" + url, implementation="redispy", key_prefix=key_prefix)
+    if url.startswith(REDIS_CLUSTER_SCHEME):  # bounded like the store: a hung master is a quick 503
+        options = client_options()
+        return RedisClusterStorage("async+" + url, implementation="redispy", key_prefix=key_prefix, **options)
     return RedisStorage(url, implementation="redispy", key_prefix=key_prefix)
 
 
 @contextlib.contextmanager
 def reachable() -> Iterator[None]:
-    """Turn a failure of the counters' storage into `Unavailable`."""
+    """Turn a failure of the counters' storage into `Unavailable` (any exception a client raises)."""
     try:
         yield
-    except (RedisError, OSError, StorageError, sqlite3.Error) as exc:
+    except LobbyError:
+        raise
+    except Exception as exc:  # redis-py's cluster client fails with non-Redis errors too
         raise Unavailable(f"the rate-limit storage failed: {type(exc).__name__}") from None
 
 
@@ -170,7 +172,7 @@ class RedisStreamSlots:
         """See `StreamSlots.give_back`; a failure is logged (the counter's TTL repairs it)."""
         try:
             await self._give_back(keys=[self._prefix + address])
-        except (RedisError, OSError) as exc:
+        except Exception as exc:  # any client failure: the counter's TTL repairs it
             log.warning("stream slot not given back: %s", type(exc).__name__)
 
 

@@ -26,7 +26,10 @@ and its pending entry, are forgotten `RESERVATION_RETENTION_S` after the token e
 its TTL). Operations that change several keys together are Lua scripts, each given every key it
 touches: `reserve` (count and hold a slot) and `redeem` (exactly once) above all, so any number of
 instances never overfill a server nor redeem a token twice. A server's presence is its `last_seen`
-(`offline` past the heartbeat timeout, as in SQLite). Any Redis failure or timeout is `Unavailable`.
+(`offline` past the heartbeat timeout, as in SQLite). Any Redis failure or timeout is `Unavailable`,
+and so is any other exception redis-py raises (under connection churn its cluster client has been
+seen failing with `AttributeError` on a connection closed under it): a store that cannot answer
+is a 503, never a 500 nor a wrong answer.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError, RedisError
 
-from lobby.errors import Conflict, NotFound, Unavailable, too_many_reservations
+from lobby.errors import Conflict, LobbyError, NotFound, Unavailable, too_many_reservations
 from lobby.names import legacy_name_key, name_key
 from lobby.settings import REDIS_CLUSTER_SCHEME, REDIS_IDLE_CHECK_S
 from lobby.store.base import (
@@ -240,6 +243,17 @@ def cluster_prefix(prefix: str) -> str:
     return "{" + prefix.removesuffix(":") + "}:"
 
 
+def client_options(max_connections: int = MAX_CONNECTIONS) -> dict[str, Any]:
+    """The options of every redis-py client of the lobby: bounded waits, no command retried."""
+    return {
+        "max_connections": max_connections,
+        "socket_timeout": SOCKET_TIMEOUT_S,
+        "socket_connect_timeout": CONNECT_TIMEOUT_S,
+        "socket_keepalive": True,
+        "retry": Retry(NoBackoff(), 0),
+    }
+
+
 def _text(value: bytes | None) -> str:
     return (value or b"").decode("utf-8")
 
@@ -291,10 +305,12 @@ class RedisStore:
         """
         try:
             yield
-        except MaxConnectionsError:
+        except (MaxConnectionsError, LobbyError) as exc:
+            if isinstance(exc, LobbyError):
+                raise
             raise Unavailable("the store is busy: every connection to Redis is in use") from None
-        except (RedisError, OSError) as exc:
-            if isinstance(exc, (RedisConnectionError, OSError)):
+        except Exception as exc:  # redis-py's own bugs too: see the module's docstring
+            if not isinstance(exc, RedisError) or isinstance(exc, RedisConnectionError):
                 self._drop_idle_connections()
             raise Unavailable(f"the store failed: {type(exc).__name__}") from None
 
@@ -331,13 +347,7 @@ class RedisStore:
 
     async def open(self) -> None:
         """Create the pool, register the scripts, and check the key layout's version."""
-        options: dict[str, Any] = {
-            "max_connections": self.max_connections,
-            "socket_timeout": SOCKET_TIMEOUT_S,
-            "socket_connect_timeout": CONNECT_TIMEOUT_S,
-            "socket_keepalive": True,
-            "retry": Retry(NoBackoff(), 0),
-        }
+        options = client_options(self.max_connections)
         if self.cluster:
             node = "redis://" + self.url.removeprefix(REDIS_CLUSTER_SCHEME)
             self._redis = RedisCluster.from_url(node, **options)
@@ -377,10 +387,13 @@ class RedisStore:
                 await redis.aclose()
 
     async def ping(self) -> None:
-        """Answer when Redis does."""
+        """Answer when Redis does: on a cluster, the master holding the lobby's shared keys."""
         client = self._client
         with self._reachable():
-            await client.ping()
+            if isinstance(client, RedisCluster):
+                await client.ping(target_nodes=client.get_node_from_key(self._key("layout")))
+            else:
+                await client.ping()
 
     async def create_player(self, player: Player, password_hash: str, now: float) -> None:
         """Add a player; `Conflict` when the name is taken."""
