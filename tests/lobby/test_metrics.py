@@ -240,6 +240,14 @@ async def test_the_timed_store_records_each_operation_and_passes_results_on(tmp_
         assert value(text, "playlink_store_operation_seconds_count", operation=operation) == 1
 
 
+def environ_of(pid: int) -> list[bytes]:
+    """A process's environment entries; none when it is already gone (a child listed as it exits)."""
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
 def test_with_two_workers_every_scrape_shows_both_and_a_dead_workers_counts_stay(
     tmp_path: Path,
 ) -> None:
@@ -247,7 +255,7 @@ def test_with_two_workers_every_scrape_shows_both_and_a_dead_workers_counts_stay
     shared = {
         Path(entry.removeprefix(b"PROMETHEUS_MULTIPROC_DIR=").decode())
         for pid in lobby.workers()
-        for entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        for entry in environ_of(pid)
         if entry.startswith(b"PROMETHEUS_MULTIPROC_DIR=")
     }
     healthz = {"route": "/healthz", "method": "GET", "status": "200"}
