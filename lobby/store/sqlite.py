@@ -353,36 +353,18 @@ class SqliteStore:
     async def reservation(self, jti: str) -> ReservationState | None:
         """The reservation of `jti` and when it was redeemed."""
 
-        def op(c: sqlite3.Connection) -> ReservationState | None:
-            row = c.execute(
-                "SELECT server_id, player_id, player_name, digest, kid, expires_at, redeemed_at"
-                " FROM reservations WHERE jti = ?",
-                (jti,),
-            ).fetchone()
-            if row is None:
-                return None
-            sid, pid, pname, digest, kid, expires_at, redeemed_at = row
-            found = Reservation(jti, sid, Player(pid, pname), digest, kid, expires_at)
-            return ReservationState(found, redeemed_at)
-
-        return await self._read(op)
+        return await self._read(lambda c: _reservation_state(c, jti))
 
     async def decline(self, jti: str, digest: bytes, now: float) -> ReservationState | None:
         """Drop a live unredeemed reservation whose digest matches; what was found."""
 
         def op(c: sqlite3.Connection) -> ReservationState | None:
-            row = c.execute(
-                "SELECT server_id, player_id, player_name, digest, kid, expires_at, redeemed_at"
-                " FROM reservations WHERE jti = ?",
-                (jti,),
-            ).fetchone()
-            if row is None or not hmac.compare_digest(row[3], digest):
+            state = _reservation_state(c, jti)
+            if state is None or not hmac.compare_digest(state.reservation.digest, digest):
                 return None
-            sid, pid, pname, _digest, kid, expires_at, redeemed_at = row
-            if redeemed_at is None and now < expires_at:
+            if state.redeemed_at is None and now < state.reservation.expires_at:
                 c.execute("DELETE FROM reservations WHERE jti = ?", (jti,))
-            found = Reservation(jti, sid, Player(pid, pname), digest, kid, expires_at)
-            return ReservationState(found, redeemed_at)
+            return state
 
         return await self._write(op)
 
@@ -434,3 +416,16 @@ class SqliteStore:
             c.execute("DELETE FROM reservations WHERE expires_at <= ?", (now - 3600,))
 
         await self._write(op)
+
+
+def _reservation_state(c: sqlite3.Connection, jti: str) -> ReservationState | None:
+    """Read the reservation of `jti` and when it was redeemed, or None."""
+    row = c.execute(
+        "SELECT server_id, player_id, player_name, digest, kid, expires_at, redeemed_at"
+        " FROM reservations WHERE jti = ?",
+        (jti,),
+    ).fetchone()
+    if row is None:
+        return None
+    sid, pid, pname, digest, kid, expires_at, redeemed_at = row
+    return ReservationState(Reservation(jti, sid, Player(pid, pname), digest, kid, expires_at), redeemed_at)
