@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import threading
 import time
 
@@ -35,8 +36,9 @@ def pipe_name(scheme: str, sid: str | None = None) -> str:
     return f"\\\\.\\pipe\\playlink-{sid or current_user_sid()}-{scheme}"
 
 
+@functools.lru_cache(maxsize=1)
 def current_user_sid() -> str:
-    """Return the string SID of the user running this process, read from its token."""
+    """Return the string SID of the user running this process, read from its token (once)."""
     return w.process_user_sid()
 
 
